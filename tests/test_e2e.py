@@ -1,0 +1,60 @@
+"End to end: the quick embedded study and the quick real-data study through papermill, records and reports."
+import json, os, time
+from pathlib import Path
+import pandas as pd, pytest, yaml
+from conftest import ROOT, xstilts
+
+def _study(env, name): return Path(env["XSTILTS_RUNS"])/name, Path(env["XSTILTS_REPORTS"])/name
+
+def test_quick_embedded_study(xs_env):
+    r = xstilts("run", "params/embedded.yaml", "--quick", env=xs_env)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    runs, reports = _study(xs_env, "embedded-quick")
+    p = yaml.safe_load((ROOT/"params"/"embedded.yaml").read_text())
+    n_runs = len(p["models"]) * len(p["intermediates"]) * len(p["targets"]) * len(p["quick"]["seeds"])
+    dirs = [d for d in runs.iterdir() if d.is_dir()]
+    assert len(dirs) == n_runs and all((d/"DONE").exists() for d in dirs)
+    # one record, checked in full
+    d = runs/"model=tiny-s__inter=mnli__target=xnli__seed=1"
+    prm = yaml.safe_load((d/"params.yaml").read_text())
+    assert prm["run"] == {"model": "tiny-s", "inter": "mnli", "target": "xnli", "seed": 1, "id": d.name}
+    preds = pd.read_parquet(d/"predictions.parquet")
+    m = json.loads((d/"metrics.json").read_text())
+    langs = prm["languages"]
+    assert langs[0] == "en" and len(langs) >= 4 and set(preds.language) == set(langs)
+    for s in m["scores"]:  # metrics.json agrees with an independent recount from the predictions
+        sub = preds[preds.language == s["language"]]
+        assert s["value"] == pytest.approx((sub.gold == sub.prediction).mean()) and s["n"] == len(sub) == p["quick"]["world"]["n_test"]
+    assert m["phase1"]["data"]["train"] == ["mnli:train"] and m["phase1"]["selected_step"] >= 1
+    assert json.loads((d/"env.json").read_text())["seed"] == 1
+    # reports: every task pair and the summary, executed and rendered
+    html = (reports/"summary.html").read_text()
+    assert "data:image/png;base64" in html and "avg-zero-shot" in html and "Holm" in html
+    nb = json.loads((reports/"summary.ipynb").read_text())
+    assert not [o for c in nb["cells"] for o in c.get("outputs", []) if o["output_type"] == "error"]
+    pairs = sorted(reports.glob("model=*.ipynb"))
+    assert len(pairs) == n_runs // len(p["quick"]["seeds"])
+    assert all(pr.with_suffix(".html").exists() for pr in pairs)
+    # a warm re-run skips every finished run and pair
+    t = time.time()
+    r2 = xstilts("run", "params/embedded.yaml", "--quick", env=xs_env)
+    assert r2.returncode == 0 and "0 to do" in r2.stdout and "[1/" not in r2.stdout, r2.stdout
+    s = xstilts("status", "params/embedded.yaml", "--quick", env=xs_env)
+    assert s.returncode == 0 and "pending" not in s.stdout and "failed" not in s.stdout
+
+DATA = os.environ.get("XSTILTS_DATA")
+
+@pytest.mark.skipif(not DATA or not os.path.isdir(DATA), reason="XSTILTS_DATA not set: real-data tests need ../shared/data")
+def test_quick_real_study_records_substitution(xs_env):
+    r = xstilts("run", "params/real_sst2_xnli.yaml", "--quick", env=xs_env)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    runs, reports = _study(xs_env, "real-sst2-xnli-quick")
+    d = runs/"model=tiny-s__inter=sst2__target=xnli__seed=1"
+    m = json.loads((d/"metrics.json").read_text())
+    assert m["phase2"]["data"]["train"] == ["snli:dev", "anli:dev"] and m["phase2"]["data"]["official_train"] == "mnli:train"
+    assert m["phase2"]["data"]["substituted"] and m["substitutions"]["target"] == ["snli:dev", "anli:dev"]
+    assert m["phase1"]["data"]["train"] == ["sst2:train"] and not m["phase1"]["data"]["substituted"]
+    preds = pd.read_parquet(d/"predictions.parquet")
+    assert sorted(preds.language.unique()) == ["ar", "de", "en", "zh"] and (preds.groupby("language").size() == 100).all()
+    html = (reports/"summary.html").read_text()
+    assert "mnli:train → snli:dev + anli:dev" in html

@@ -1,0 +1,72 @@
+"The project's promises: templates keep their papermill tag, bad params stop with one line, notebooks and library stay in sync."
+import json, shutil, subprocess, sys
+from pathlib import Path
+import pytest, yaml
+from conftest import ROOT, BIN, xstilts
+
+TEMPLATES = sorted((ROOT/"nbs"/"runs").glob("*.ipynb"))
+
+def test_templates_exist():
+    assert {t.name for t in TEMPLATES} >= {"task_pair.ipynb", "summary.ipynb"}
+
+@pytest.mark.parametrize("template", TEMPLATES, ids=lambda p: p.name)
+def test_parameters_tag_survives_nbdev_clean(template, tmp_path):
+    nb = tmp_path/template.name
+    shutil.copy(template, nb)
+    d = json.loads(nb.read_text())  # make it dirty the way Jupyter does, so cleaning has work to do
+    for c in d["cells"]: c["metadata"]["collapsed"] = False; c["metadata"]["execution"] = {"x": 1}
+    d["metadata"]["widgets"] = {}
+    nb.write_text(json.dumps(d))
+    r = subprocess.run([str(BIN/"nbdev_clean"), "--fname", str(nb)], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    cells = json.loads(nb.read_text())["cells"]
+    assert all("collapsed" not in c["metadata"] for c in cells), "nbdev_clean did clean"
+    tagged = [c for c in cells if "parameters" in c["metadata"].get("tags", [])]
+    assert len(tagged) == 1 and tagged[0]["cell_type"] == "code"
+
+BAD = {  # what is wrong -> (params change, text the one-line error must contain)
+    "misspelt key": ({"train": {"lerning_rate": 1e-4}}, "unknown key 'train.lerning_rate'"),
+    "unknown task": ({"targets": ["xnlii"]}, "'xnlii' is not a target task. Did you mean 'xnli'?"),
+    "unknown intermediate": ({"intermediates": ["squadd"]}, "'squadd'"),
+    "unknown language": ({"languages": ["klingon"]}, "'klingon' is not a language"),
+    "negative learning rate": ({"train": {"lr": -1e-5}}, "train.lr: Input should be greater than 0"),
+    "unknown model": ({"models": ["xlm-roberta-huge"]}, "Unknown model 'xlm-roberta-huge'"),
+    "wrong type": ({"seeds": "three"}, "seeds"),
+}
+
+@pytest.mark.parametrize("what", BAD)
+def test_bad_params_one_line_and_no_run_dir(what, tmp_path, xs_env):
+    change, expected = BAD[what]
+    d = yaml.safe_load((ROOT/"params"/"embedded.yaml").read_text())
+    for k, v in change.items(): d[k] = {**d[k], **v} if isinstance(v, dict) else v
+    f = tmp_path/"bad.yaml"; f.write_text(yaml.safe_dump(d))
+    r = xstilts("run", f, env=xs_env, timeout=120)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], r.stderr
+    assert not Path(xs_env["XSTILTS_RUNS"]).exists(), "no run directory was created"
+
+def test_params_files_validate(xs_env):
+    for f in sorted((ROOT/"params").glob("*.yaml")):
+        r = xstilts("check", f, env=xs_env, timeout=120)
+        assert r.returncode == 0, (f, r.stderr)
+
+def _git(*a, cwd): return subprocess.run(["git", *a], cwd=cwd, capture_output=True, text=True, check=True).stdout
+
+def test_sync_check_fails_on_unexported_notebook(tmp_path):
+    if _git("status", "--porcelain", "--", "nbs", "xstilts", cwd=ROOT).strip():
+        pytest.skip("the working tree has uncommitted notebook/library changes; this test clones HEAD")
+    clone = tmp_path/"clone"
+    subprocess.run(["git", "clone", "-q", "--local", str(ROOT), str(clone)], check=True)
+    env = {"XSTILTS_VENV": str(Path(sys.executable).parents[1]), "PATH": "/usr/bin:/bin"}
+    ok = subprocess.run([sys.executable, "run.py", "sync"], cwd=clone, capture_output=True, text=True, env=env)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    nb = clone/"nbs"/"07_metrics.ipynb"
+    d = json.loads(nb.read_text())
+    d["cells"].append({"cell_type": "code", "execution_count": None, "id": "abc", "metadata": {}, "outputs": [],
+                       "source": ["#| export\n", "def f1_placeholder(): return 1\n"]})
+    nb.write_text(json.dumps(d, indent=1))
+    subprocess.run(["git", "commit", "-qam", "edit without export"], cwd=clone, check=True,
+                   env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t", "PATH": "/usr/bin:/bin"})
+    bad = subprocess.run([sys.executable, "run.py", "sync"], cwd=clone, capture_output=True, text=True, env=env)
+    assert bad.returncode != 0 and "xstilts/metrics.py" in bad.stderr, bad.stdout + bad.stderr
