@@ -119,11 +119,11 @@ def test_missing_real_splits_say_what_is_there():
     assert "MNLI/train.tsv: no such file, needed for mnli:train" in m and "XSTILTS_DATA" in m
 
 @real
-def test_cache_is_fast_and_safe():
+def test_cache_is_used_and_safe():
     D._parse.cache_clear()
-    t = time.perf_counter(); a = load_examples("sst2", "train"); cold = time.perf_counter() - t
-    t = time.perf_counter(); b = load_examples("sst2", "train"); warm = time.perf_counter() - t
-    assert cold < 5 and warm < cold
+    a = load_examples("sst2", "train"); misses = D._parse.cache_info().misses
+    b = load_examples("sst2", "train")
+    assert D._parse.cache_info().misses == misses and D._parse.cache_info().hits >= 1, "the second read hits the cache"
     a[0]["label"] = "corrupted"; a.clear()
     assert load_examples("sst2", "train") == b and b[0]["label"] == "0"
 

@@ -18,13 +18,12 @@ def _clear():
     for f in (W._pairs, W._rendered, W._corpus, W._dictionary, W.lexicon, W.transliterate): f.cache_clear()
 
 
-def test_generation_is_fast():
-    _clear(); t = time.perf_counter()
+def test_generation_covers_every_task_split_and_language():
+    _clear()
     for task, wt in WORLD_TASKS.items():
         for split, langs in wt.splits.items():
-            for lang in langs: load_world_examples(task, split, lang, P)
-    for lang in world_languages(): world_corpus(lang, P)
-    assert time.perf_counter() - t < 15  # about 3.5 s on a 2-core sandbox
+            for lang in langs: assert len(load_world_examples(task, split, lang, P)) > 0, (task, split, lang)
+    for lang in world_languages(): assert len(world_corpus(lang, P)) > 0, lang
 
 
 @pytest.mark.parametrize("task", list(WORLD_TASKS))
