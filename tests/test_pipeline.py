@@ -1,0 +1,65 @@
+"Phases 1-3 in process: any encoder by path, CPU determinism, phase-1 reuse, failures recorded with a reason."
+import json, os
+from pathlib import Path
+import pandas as pd, pytest
+from xstilts.core import parse_params, RunId, cache_dir
+from xstilts.pipeline import run_one, phase1
+from xstilts.results import run_dir, run_status
+from xstilts.world import world_languages
+
+SMALL = {"source": "embedded", "seeds": [1], "targets": ["xnli"], "intermediates": ["mnli"],
+         "world": {"n_train": 120, "n_dev": 40, "n_test": 40, "corpus_sentences": 400},
+         "pretrain": {"steps": 5, "vocab_size": 500, "batch_size": 8},
+         "intermediate_train": {"epochs": 1, "batch_size": 16}, "train": {"epochs": 1, "batch_size": 16}}
+
+def params(**kw): return parse_params({"study": "t", **SMALL, **kw})
+
+@pytest.fixture
+def local_encoder(tmp_path):
+    "A transformers checkpoint in a folder: an XLM-R config and a tokenizer trained here."
+    from xstilts.models import train_tokenizer, tiny_config
+    from xstilts.world import world_corpus
+    from xstilts.core import WorldParams
+    from transformers import XLMRobertaModel
+    texts = [s for l in world_languages() for s in world_corpus(l, WorldParams(corpus_sentences=300))]
+    tok = train_tokenizer(texts, 400)
+    d = tmp_path/"my-encoder"
+    XLMRobertaModel(tiny_config("xs", len(tok), 128)).save_pretrained(d); tok.save_pretrained(d)
+    return d
+
+def test_any_encoder_by_path_runs_all_phases(xs_env, local_encoder):
+    p = params(models=[str(local_encoder)])
+    rid = RunId(str(local_encoder), "mnli", "xnli", 1)
+    assert run_one(p, rid, raise_errors=True) == "done"
+    d = run_dir("t", rid)
+    preds = pd.read_parquet(d/"predictions.parquet")
+    assert sorted(preds.language.unique()) == sorted(world_languages()) and len(preds) == 40 * len(world_languages())
+    m = json.loads((d/"metrics.json").read_text())
+    assert m["phase1"]["data"]["train"] == ["mnli:train"] and m["phase2"]["data"]["train"] == ["xnli:train"]
+    assert (preds.score == (preds.gold == preds.prediction)).all()
+
+def test_cpu_runs_repeat_exactly_and_reuse_phase1(xs_env, monkeypatch, tmp_path):
+    p = params(models=["tiny-xs"])
+    rid = RunId("tiny-xs", "mnli", "xnli", 1)
+    assert run_one(p, rid, raise_errors=True) == "done"
+    first = pd.read_parquet(run_dir("t", rid)/"predictions.parquet")
+    p1 = sorted((cache_dir()/"phase1").iterdir())
+    assert len(p1) == 1
+    monkeypatch.setenv("XSTILTS_RUNS", str(tmp_path/"runs2"))  # a second, independent record of the same run
+    stamp = (p1[0]/"DONE").stat().st_mtime_ns
+    assert run_one(p, rid, raise_errors=True) == "done"
+    again = pd.read_parquet(run_dir("t", rid)/"predictions.parquet")
+    pd.testing.assert_frame_equal(first, again)
+    assert sorted((cache_dir()/"phase1").iterdir()) == p1 and (p1[0]/"DONE").stat().st_mtime_ns == stamp, "phase 1 was reused, not retrained"
+    assert phase1(p, "tiny-xs", "mnli", 1)[0] == str(p1[0])
+
+def test_a_failing_run_is_recorded_with_its_reason(xs_env, monkeypatch):
+    import xstilts.pipeline as P
+    def boom(*a, **k): raise FloatingPointError("xnli seed 1: loss is nan at step 3")
+    monkeypatch.setattr(P, "train_loop", boom)
+    p = params(models=["random-xs"], intermediates=["none"])
+    rid = RunId("random-xs", "none", "xnli", 1)
+    assert run_one(p, rid) == "failed"
+    d = run_dir("t", rid)
+    assert run_status(d) == "failed" and (d/"FAILED").read_text().startswith("FloatingPointError: xnli seed 1: loss is nan")
+    assert not (d/"DONE").exists()
