@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 from xstilts.core import WorldParams, XStiltsError
 from xstilts import world as W
-from xstilts.world import (LANGUAGES, WORLD_TASKS, NP, Prop, load_world_examples, world_corpus, world_dictionary,
+from xstilts.world import (LANGUAGES, WORLD_TASKS, NP, Prop, State, load_world_examples, world_corpus, world_dictionary,
                            world_languages, nli_label, meaning, render)
+from xstilts.tasks import TASKS, UPOS_LABELS, PANX_LABELS
 
 P = WorldParams()  # the default sizes: 2000 train, 500 dev, 500 test, 20,000 corpus sentences
 
@@ -15,7 +16,13 @@ def _words(t): return re.sub(r"[.,?]", "", t.lower()).split()
 
 
 def _clear():
-    for f in (W._pairs, W._rendered, W._corpus, W._dictionary, W.lexicon, W.transliterate): f.cache_clear()
+    for f in (W._items, W._rendered, W._retrieval, W._corpus, W._dictionary, W._tag_table, W._words_of, W._tokens_of,
+              W.lexicon, W.transliterate): f.cache_clear()
+
+
+PAIR_TASKS = [t for t, wt in WORLD_TASKS.items() if wt.family in ("nli", "paraphrase")]
+def _tasks(family): return [t for t, wt in WORLD_TASKS.items() if wt.family == family]
+SIZE = {"train": P.n_train, "dev": P.n_dev, "test": P.n_test}
 
 
 def test_generation_covers_every_task_split_and_language():
@@ -26,7 +33,7 @@ def test_generation_covers_every_task_split_and_language():
     for lang in world_languages(): assert len(world_corpus(lang, P)) > 0, lang
 
 
-@pytest.mark.parametrize("task", list(WORLD_TASKS))
+@pytest.mark.parametrize("task", PAIR_TASKS)
 def test_sizes_balance_and_schema(task):
     wt = WORLD_TASKS[task]
     for split, langs in wt.splits.items():
@@ -42,12 +49,19 @@ def test_sizes_balance_and_schema(task):
 def test_task_table():
     assert WORLD_TASKS["mnli"].splits == {"train": ("en",), "dev": ("en",)}
     assert WORLD_TASKS["qqp"].splits == {"train": ("en",), "dev": ("en",)}
-    for t in ("xnli", "pawsx"):
-        s = WORLD_TASKS[t].splits
-        assert s["train"] == ("en",) and s["dev"] == s["test"] == tuple(world_languages())
+    for t, wt in WORLD_TASKS.items():
+        assert t in TASKS and TASKS[t].format == wt.format, t  # the registry's names and formats
+        s = wt.splits
+        if wt.role == "intermediate": assert s == {"train": ("en",), "dev": ("en",)}, t
+        elif wt.family == "retrieval": assert s == {"dev": tuple(world_languages()[1:]), "test": tuple(world_languages()[1:])}, t
+        else: assert s["train"] == ("en",) and s["dev"] == s["test"] == tuple(world_languages()), t
+    formats = {wt.format for wt in WORLD_TASKS.values()}
+    assert formats == {"classification", "pair-classification", "tagging", "span", "multiple-choice", "retrieval"}
+    assert {"squad", "squad2", "hellaswag", "csqa", "cosmosqa", "ccg", "sst2", "mnli", "qqp", "xnli", "pawsx", "udpos", "panx",
+            "xquad", "mlqa", "tydiqa", "xcopa", "tatoeba", "bucc"} <= set(WORLD_TASKS)
 
 
-@pytest.mark.parametrize("task", list(WORLD_TASKS))
+@pytest.mark.parametrize("task", PAIR_TASKS)
 def test_labels_are_exact(task):
     "Every generated pair's label is what the semantics says (judge for NLI, meaning for paraphrase)."
     for split in WORLD_TASKS[task].splits:
@@ -83,17 +97,49 @@ def test_hand_worked_nli():
 
 
 def test_parallel_dev_test():
-    for task in ("xnli", "pawsx"):
+    for task in [t for t, wt in WORLD_TASKS.items() if wt.role == "target" and wt.family != "retrieval"]:
         for split in ("dev", "test"):
             en = load_world_examples(task, split, "en", P)
             for lang in world_languages()[1:]:
                 xx = load_world_examples(task, split, lang, P)
                 assert [e["id"] for e in xx] == [e["id"] for e in en]
-                assert [e["label"] for e in xx] == [e["label"] for e in en]
-                assert sum(a["text_a"] == b["text_a"] for a, b in zip(en, xx)) == 0
+                key = {"pair-classification": "label", "multiple-choice": "label", "tagging": "id", "span": "id"}[WORLD_TASKS[task].format]
+                assert [e[key] for e in xx] == [e[key] for e in en]
+                text = {"pair-classification": "text_a", "multiple-choice": "context", "tagging": "tokens", "span": "context"}[WORLD_TASKS[task].format]
+                assert sum(a[text] == b[text] for a, b in zip(en, xx)) == 0, (task, lang)
 
 
-SCRIPT_OF = {"Latin": "LATIN", "Cyrillic": "CYRILLIC", "Greek": "GREEK", "Georgian": "GEORGIAN"}
+SCRIPT_OF = {"Latin": "LATIN", "Cyrillic": "CYRILLIC", "Greek": "GREEK", "Georgian": "GEORGIAN", "Armenian": "ARMENIAN",
+             "Hebrew": "HEBREW", "Katakana": "KATAKANA"}
+
+
+def _letters(text): return {unicodedata.name(ch).split()[0] for ch in text if ch.isalpha()}
+
+
+def test_language_table():
+    L = LANGUAGES.values()
+    assert len(LANGUAGES) >= 9 and world_languages()[0] == "en"
+    assert len({l.script for l in L}) >= 7 and len({l.script for l in L} - {"Latin"}) >= 6
+    assert {l.word_order for l in L} == {"SVO", "SOV", "VSO"}
+    assert Counter(l.resource for l in L) == {"high": 3, "mid": 3, "low": 3}
+    assert {l.acc_mode for l in L if l.acc} == {"suffix", "particle", "preparticle"} and any(l.det_prefix for l in L)
+    assert unicodedata.bidirectional(W.transliterate("shalom", "Hebrew")[0]) == "R"  # a right-to-left script
+
+
+def test_every_text_is_in_its_script():
+    "Contexts, questions, choices, tokens and retrieval sides use only their language's letters (English words of English-only fields aside)."
+    p = WorldParams(n_train=50, n_dev=40, n_test=40)
+    for task, wt in WORLD_TASKS.items():
+        for lang in wt.splits.get("test", wt.splits["dev"]):
+            if lang == "en": continue
+            ex = load_world_examples(task, "test", lang, p)
+            if wt.format == "retrieval":
+                assert _letters(" ".join(x["text"] for x in ex[0]["src"])) == {SCRIPT_OF[LANGUAGES[lang].script]}
+                assert _letters(" ".join(x["text"] for x in ex[0]["tgt"])) == {"LATIN"}
+                continue
+            texts = [" ".join(e["tokens"]) if "tokens" in e else " ".join([e.get("context") or "", e.get("text_a") or "", e.get("text_b") or ""]
+                     + list(e.get("choices", [])) + ([e["question"]] if wt.format == "span" else [])) for e in ex]
+            assert _letters(" ".join(texts)) == {SCRIPT_OF[LANGUAGES[lang].script]}, (task, lang)
 
 
 def test_scripts_and_anchors():
@@ -104,6 +150,9 @@ def test_scripts_and_anchors():
     # names are shared anchors within the Latin script only
     d = {l: world_dictionary("en", l)["Anna"] for l in world_languages()}
     assert "Anna" in d["xa"] and "Anna" in d["xd"] and "Анна" in d["xb"] and "Αννα" in d["xc"]
+    assert "アンナ" in d["xh"] and "Աննա" in d["xf"] and not any("Anna" in d[l] for l in ("xb", "xc", "xe", "xf", "xg", "xh"))
+    # organisations and named places too: shared within a script, transliterated across scripts
+    assert world_dictionary("en", "xa")["Morrow Bank"] == ["Morrow Bank"] and world_dictionary("en", "xb")["Valdor"] == ["Валдор", "Валдору"]
 
 
 def test_word_orders():
@@ -123,8 +172,9 @@ def test_corpus_sizes_and_independence():
     # not parallel: the person names of sentence i are unrelated across languages
     names = set(W._BY_CLS["name"])
     en, xa = world_corpus("en", P)[:2000], world_corpus("xa", P)[:2000]
-    same = sum({w for w in _words(a) if w.title() in names} == {w for w in _words(b) if w.title() in names} for a, b in zip(en, xa))
-    assert same / 2000 < 0.1
+    na = [({w for w in _words(a) if w.title() in names}, {w for w in _words(b) if w.title() in names}) for a, b in zip(en, xa)]
+    na = [(x, y) for x, y in na if x and y]  # (state sentences and sentences about roles have no names)
+    assert len(na) > 500 and sum(x == y for x, y in na) / len(na) < 0.1
 
 
 def test_dictionary():
@@ -250,3 +300,233 @@ def test_errors_are_one_line():
         assert str(e.value).startswith(msg) and "\n" not in str(e.value)
     with pytest.raises(XStiltsError, match="Unknown world language 'zz'"): world_corpus("zz", P)
     with pytest.raises(XStiltsError, match="Unknown world language"): world_dictionary("en", "xx", P)
+
+
+# ---------------------------------------------------------------- the tasks beyond pairs
+
+def test_sst2_schema_balance_and_shortcuts():
+    for split in ("train", "dev"):
+        ex = load_world_examples("sst2", split, "en", P)
+        assert len(ex) == SIZE[split] and all(set(e) == {"id", "text_a", "text_b", "label"} and e["text_b"] is None for e in ex)
+        assert Counter(e["label"] for e in ex) == {"0": SIZE[split] // 2, "1": SIZE[split] // 2}
+    # labels exact: polarity of the one evaluative word, flipped by negation (worked out here from the word lists)
+    pos, neg = set(W._SENTI["pos"].split()), set(W._SENTI["neg"].split())
+    for e in load_world_examples("sst2", "dev", "en", P):
+        w = _words(e["text_a"]); ev = [x for x in w if x in pos | neg]
+        assert len(ev) == 1 and ((ev[0] in pos) != ("not" in w)) == (e["label"] == "1"), e
+    # negation, length and the position of the evaluative word do not tell the label
+    def feats(ex):
+        out = []
+        for e in ex:
+            w = _words(e["text_a"]); i = next(k for k, x in enumerate(w) if x in pos | neg)
+            out.append([len(w), "not" in w, i, i / len(w), len(e["text_a"])])
+        return np.array(out, float)
+    tr, dev = load_world_examples("sst2", "train", "en", P), load_world_examples("sst2", "dev", "en", P)
+    f = _logreg(feats(tr), np.array([int(e["label"]) for e in tr]), 2)
+    assert abs((f(feats(dev)) == np.array([int(e["label"]) for e in dev])).mean() - 0.5) < 0.07
+
+
+def _sentence_of(context, start):
+    "Index of the sentence holding character `start`."
+    return context[:start].count(". ")
+
+
+@pytest.mark.parametrize("task", _tasks("qa"))
+def test_qa_answers_are_spans_in_every_language(task):
+    wt = WORLD_TASKS[task]
+    for split, langs in wt.splits.items():
+        en = load_world_examples(task, split, "en", P)
+        for lang in langs:
+            ex = load_world_examples(task, split, lang, P)
+            assert len(ex) == SIZE[split] and len({e["id"] for e in ex}) == len(ex)
+            for e, e0 in zip(ex, en):
+                assert set(e) == {"id", "context", "question", "answers"} and e["id"] == e0["id"]
+                a = e["answers"]; assert len(a["text"]) == len(a["answer_start"]) <= 1
+                assert bool(a["text"]) == bool(e0["answers"]["text"])  # answerable in every language or in none
+                for t, s in zip(a["text"], a["answer_start"]):
+                    assert t and t == t.strip() and e["context"][s:s + len(t)] == t, (lang, e)
+                    # the same sentence of the parallel passage
+                    assert _sentence_of(e["context"], s) == _sentence_of(e0["context"], e0["answers"]["answer_start"][0])
+                assert e["question"].endswith("?") and e["context"].endswith(".")
+
+
+@pytest.mark.parametrize("task", _tasks("qa"))
+def test_qa_answer_positions_are_uniform(task):
+    spec = WORLD_TASKS[task].propose
+    for split in WORLD_TASKS[task].splits:
+        ex = load_world_examples(task, split, "en", P)
+        pos = Counter(_sentence_of(e["context"], e["answers"]["answer_start"][0]) for e in ex if e["answers"]["text"])
+        n = sum(pos.values())
+        assert set(pos) == set(range(spec.n_sent)) and max(pos.values()) - min(pos.values()) <= 0.05 * n / spec.n_sent + 3, pos
+        # where in the context the answer starts (relative offset) has the same mean as sentence starts
+        rel = [e["answers"]["answer_start"][0] / len(e["context"]) for e in ex if e["answers"]["text"]]
+        assert 0.35 < np.mean(rel) < 0.65
+
+
+def test_squad2_unanswerables():
+    ex = load_world_examples("squad2", "train", "en", P)
+    un = [e for e in ex if not e["answers"]["text"]]
+    assert abs(len(un) / len(ex) - 1 / 3) < 0.01
+    assert not any(e["answers"]["text"] for e in load_world_examples("squad", "train", "en", P) if False)
+    assert all(e["answers"]["text"] for e in load_world_examples("squad", "train", "en", P))
+    # every word of an unanswerable question occurs in its passage as often as for answerable ones (no lexical give-away)
+    def unseen(e): return np.mean([w not in set(_words(e["context"])) for w in _words(e["question"])])
+    assert abs(np.mean([unseen(e) for e in un]) - np.mean([unseen(e) for e in ex if e["answers"]["text"]])) < 0.05
+    # and the questions really have no answer: no passage sentence has the asked event
+    for (props, q, pos, slot) in W._items("squad2", "dev", P.model_dump_json()):
+        if pos is None: assert all(meaning(q._replace(mood="decl")) != meaning(p) for p in props)
+
+
+def test_qa_hand_worked():
+    p = Prop(NP("Anna"), "buy", (NP("apple", ("red",), 3),), "market")
+    props = (Prop(NP("Boris"), "help", (NP("Anna"),)), p)
+    e = W._qa_example((props, p._replace(mood="what"), 1, "patient"), "en", 0)
+    assert e == {"context": "Boris helps Anna. Anna buys 3 red apples in the market.", "question": "What does Anna buy in the market?",
+                 "answers": {"text": ["3 red apples"], "answer_start": [28]}}
+    e = W._qa_example((props, p._replace(mood="what"), 1, "patient"), "xb", 0)  # SOV, accusative suffix on the object
+    lx = W.lexicon("xb"); obj = W.transliterate(lx["apple"][0] + "ы" + "u", "Cyrillic")
+    assert e["answers"]["text"][0].endswith(obj) and e["answers"]["text"][0].startswith("3 ")
+
+
+@pytest.mark.parametrize("task", _tasks("choice"))
+def test_multiple_choice_schema_balance_and_exact_labels(task):
+    wt = WORLD_TASKS[task]; k = TASKS[task].n_choices
+    for split, langs in wt.splits.items():
+        for lang in langs:
+            ex = load_world_examples(task, split, lang, P)
+            assert len(ex) == SIZE[split] and all(set(e) == {"id", "context", "question", "choices", "label"} for e in ex)
+            assert all(len(e["choices"]) == k and len(set(e["choices"])) == k and 0 <= e["label"] < k for e in ex)
+            c = Counter(e["label"] for e in ex)
+            assert max(c.values()) - min(c.values()) <= 0.02 * len(ex) + k, c
+            if task == "xcopa": assert {e["question"] for e in ex} == {"cause", "effect"}
+    # the right choice is what a causal rule says, and no distractor is: events compared as (kind, verb or adjective,
+    # kinds of the participants), read off the items and off the rule table independently
+    kind = lambda np: "person" if W.CONCEPTS[np.head].cls in ("name", "role") else "thing"
+    def abstract(ev):
+        return ("act", ev.verb, kind(ev.agent), kind(ev.patient[0])) if isinstance(ev, Prop) else ("st", kind(ev.subject), ev.adj)
+    role = {"A": "person", "B": "person", "doctor": "person", "X": "thing", "F": "thing", "G": "thing", "D": "thing"}
+    tmpl = lambda t: ("act", t[1], role[t[2]], role[t[3]]) if t[0] == "act" else ("st", role[t[1]], t[2])
+    rules = {(tmpl(c), tmpl(e)) for _, c, e in W.CAUSAL_RULES.values()}
+    for ctx, q, choices, label, _ in W._items(task, "dev", P.model_dump_json()):
+        for i, ch in enumerate(choices):
+            pair = (abstract(ctx[-1]), abstract(ch)) if q == "effect" else (abstract(ch), abstract(ctx[-1]))
+            assert (pair in rules) == (i == label), (task, q, render(ctx[-1], "en"), render(ch, "en"))
+
+
+@pytest.mark.parametrize("task", _tasks("choice"))
+def test_choice_only_baselines_are_at_chance(task):
+    "Longest choice, most word overlap with the context, and a classifier on choice-only features: chance."
+    k = TASKS[task].n_choices
+    for lang in WORLD_TASKS[task].splits["dev"]:
+        ex = load_world_examples(task, "dev", lang, P)
+        y = np.array([e["label"] for e in ex])
+        longest = np.array([int(np.argmax([len(c) for c in e["choices"]])) for e in ex])
+        overlap = np.array([int(np.argmax([len(set(_words(c)) & set(_words(e["context"]))) for c in e["choices"]])) for e in ex])
+        assert abs((longest == y).mean() - 1 / k) < 0.05, (lang, (longest == y).mean())
+        assert abs((overlap == y).mean() - 1 / k) < 0.05, (lang, (overlap == y).mean())
+        right = np.mean([len(e["choices"][e["label"]]) for e in ex]); other = np.mean([len(c) for e in ex for i, c in enumerate(e["choices"]) if i != e["label"]])
+        assert right <= other + 0.5, (lang, right, other)
+
+
+@pytest.mark.parametrize("task", _tasks("tagging"))
+def test_tagging_tags_align_and_are_valid(task):
+    wt = WORLD_TASKS[task]
+    valid = set(wt.labels) if wt.labels else None
+    for split, langs in wt.splits.items():
+        for lang in langs:
+            ex = load_world_examples(task, split, lang, P)
+            assert len(ex) == SIZE[split] and len({e["id"] for e in ex}) == len(ex)
+            for e in ex:
+                assert set(e) == {"id", "tokens", "tags"} and len(e["tokens"]) == len(e["tags"]) > 0
+                assert all(t and " " not in t for t in e["tokens"])
+                if valid: assert set(e["tags"]) <= valid, set(e["tags"]) - valid
+                if task == "panx":
+                    for i, t in enumerate(e["tags"]):  # IOB2
+                        if t.startswith("I-"): assert e["tags"][i - 1][2:] == t[2:] and i > 0, e
+    if task == "panx":
+        for lang in wt.splits["test"]:
+            c = Counter(t for e in load_world_examples(task, "test", lang, P) for t in e["tags"])
+            assert all(c[t] > 20 for t in PANX_LABELS), (lang, c)
+    if task == "udpos":
+        for lang in wt.splits["test"]:
+            for e in load_world_examples(task, "test", lang, P):
+                pr = [t for t, g in zip(e["tokens"], e["tags"]) if g == "PROPN"]
+                assert all(t[0].isupper() for t in pr if LANGUAGES[lang].script in ("Latin", "Cyrillic", "Greek", "Armenian"))
+
+
+def test_udpos_and_panx_agree_and_morphology_keeps_the_class():
+    "The same sentence: PROPN exactly on entity tokens; a noun with a case suffix or article prefix is still a NOUN."
+    for lang in world_languages():
+        ud, nx = load_world_examples("udpos", "test", lang, P), load_world_examples("panx", "test", lang, P)
+        for e in ud:
+            up, ner = W.tag_tokens(e["tokens"], lang)
+            assert up == e["tags"] and all((u == "PROPN") == (n != "O") for u, n in zip(up, ner))
+    for lang in ("xb", "xf", "xg"):
+        lx = W.lexicon(lang); L = LANGUAGES[lang]
+        stem = lx["apple"][0]
+        forms = [stem + L.plural] + ([stem + L.acc, stem + L.plural + L.acc] if L.acc_mode == "suffix" else [lx["the"][0] + stem])
+        assert {W.tag_tokens([W.transliterate(f, L.script)], lang)[0][0] for f in forms} == {"NOUN"}
+    assert W.tag_tokens([W.transliterate(LANGUAGES["xh"].acc, "Katakana")], "xh")[0] == ["ADP"]
+    assert W.tag_tokens([W.transliterate(W.lexicon("xh")["q"][0], "Katakana")], "xh")[0] == ["PART"]
+
+
+def test_ccg_hand_worked():
+    ex = load_world_examples("ccg", "dev", "en", P)
+    cats = Counter(t for e in ex for t in e["tags"])
+    assert {r"(S[dcl]\NP)/NP", "N", r"NP[nb]/N", "N/N", r"S[pss]\NP", r"S[adj]\NP", "conj", "."} <= set(cats)
+    t = W.tokenize("Anna buys 3 red apples in the market.")
+    assert W.ccg_tags(t) == ["N", r"(S[dcl]\NP)/NP", "N/N", "N/N", "N", r"((S\NP)\(S\NP))/NP", r"NP[nb]/N", "N", "."]
+
+
+@pytest.mark.parametrize("task", _tasks("retrieval"))
+def test_retrieval_gold_pairs_are_translations(task):
+    for split in ("dev", "test"):
+        for lang in WORLD_TASKS[task].splits[split]:
+            (ex,) = load_world_examples(task, split, lang, P)
+            assert set(ex) == {"src", "tgt", "gold"}
+            src, tgt, gold = W._retrieval(task, split, lang, P.model_dump_json())
+            assert [x["id"] for x in ex["src"]] == [i for i, _, _ in src] and [x["text"] for x in ex["tgt"]] == [t for _, t, _ in tgt]
+            assert len(ex["src"]) == len(ex["tgt"]) == SIZE[split]
+            assert len({x["id"] for x in ex["src"] + ex["tgt"]}) == 2 * SIZE[split]
+            ms, mt = {i: m for i, _, m in src}, {i: m for i, _, m in tgt}
+            assert all(ms[a] == mt[b] for a, b in ex["gold"])  # same semantics
+            golds = {tuple(p) for p in ex["gold"]}
+            by_m = {}
+            for i, m in mt.items(): by_m.setdefault(m, []).append(i)
+            # no other pair is a translation: distractors are not
+            assert all((a, b) in golds for a, m in ms.items() for b in by_m.get(m, [])), "an unlisted translation"
+            if task == "tatoeba": assert len(ex["gold"]) == SIZE[split] and ex["gold"][0] == [ex["src"][0]["id"], ex["tgt"][0]["id"]]
+            else: assert len(ex["gold"]) == SIZE[split] // 4 and len({m for m in ms.values()}) == SIZE[split]
+    # English sides of tatoeba are the same sentences for every language (parallel); bucc distractors differ per language
+    a, b = load_world_examples(task, "test", "xa", P)[0], load_world_examples(task, "test", "xb", P)[0]
+    assert (a["tgt"] == b["tgt"]) == (task == "tatoeba")
+
+
+def test_new_tasks_deterministic_in_process():
+    p = WorldParams(n_train=60, n_dev=30, n_test=30, corpus_sentences=200)
+    def h():
+        d = {f"{t}/{s}/{l}": load_world_examples(t, s, l, p) for t, wt in WORLD_TASKS.items() if wt.family not in ("nli", "paraphrase")
+             for s, ls in wt.splits.items() for l in ls}
+        return hashlib.sha256(json.dumps(d, ensure_ascii=False, sort_keys=True).encode()).hexdigest()
+    h0 = h(); _clear()
+    assert h() == h0
+    p3 = p.model_copy(update={"seed": 3})
+    assert load_world_examples("xquad", "test", "xg", p3) != load_world_examples("xquad", "test", "xg", p)
+    assert load_world_examples("bucc", "test", "xg", p3) != load_world_examples("bucc", "test", "xg", p)
+
+
+def test_examples_are_copies():
+    a = load_world_examples("xquad", "dev", "xb", P); a[0]["answers"]["text"].append("x"); a[0]["context"] = ""
+    b = load_world_examples("xquad", "dev", "xb", P)
+    assert b[0]["context"] and "x" not in b[0]["answers"]["text"]
+
+
+def test_corpus_covers_the_task_vocabulary():
+    "The monolingual corpora use the words of the new tasks (entities, states, causal verbs, evaluative words)."
+    for lang in world_languages():
+        words = {w.lower() for s in world_corpus(lang, P) for w in W.tokenize(s)}
+        lex = W.lexicon(lang); L = LANGUAGES[lang]
+        for cid in ("Valdor", "broken", "hungry", "eat", "lovely", "is"):
+            if cid == "is" and L.grammar == "english": continue
+            forms = {W.transliterate(f, L.script).lower() for f in W._word_forms(L, lex, cid, lex[cid][0])}
+            assert forms & words, (lang, cid)
