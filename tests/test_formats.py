@@ -1,5 +1,5 @@
 "Every task format through phases 1-3 on the embedded world (retrieval without phase 2), scored by the registry's metric."
-import json
+import json, yaml
 import numpy as np, pandas as pd, pytest
 from xstilts.core import parse_params, RunId
 from xstilts.pipeline import run_one
@@ -36,3 +36,30 @@ def test_format_runs_all_phases(inter, target, xs_env):
     else:
         assert m["phase2"]["data"]["train"] == [f"{target}:train"] and m["phase2"]["selected_step"] >= 1
     if inter != "none": assert m["phase1"]["data"]["train"] == [f"{inter}:train"]
+
+def test_multitask_intermediate_over_three_formats(xs_env):
+    inter = "mnli+squad+hellaswag"  # pair classification, span extraction, multiple choice
+    p = parse_params({**P, "targets": ["xnli"], "intermediates": [inter],
+                      "intermediate_train": {**P["intermediate_train"], "sampling": "temperature", "temperature": 2.0},
+                      "task_train": {"squad": {"max_length": 128}}})
+    rid = RunId("tiny-xs", inter, "xnli", 1)
+    assert run_one(p, rid, raise_errors=True) == "done"
+    m = json.loads((run_dir("fmt", rid)/"metrics.json").read_text())
+    h = m["phase1"]
+    assert h["tasks"] == ["mnli", "squad", "hellaswag"] and h["sampling"] == "temperature"
+    sizes = {t: -(-n // 16) for t, n in h["examples"].items()}  # batches per task
+    z = sum(n ** 0.5 for n in sizes.values())
+    assert h["probabilities"] == pytest.approx({t: n ** 0.5 / z for t, n in sizes.items()})
+    assert set(h["selected_dev_per_task"]) == {"mnli", "squad", "hellaswag"}, "each head's dev score is reported"
+    assert h["selected_dev"] == pytest.approx(np.mean(list(h["selected_dev_per_task"].values())))
+    assert set(h["task_of_step"]) == {"mnli", "squad", "hellaswag"} and len(h["task_of_step"]) == h["steps"]
+    assert h["data"]["train"] == ["mnli:train", "squad:train", "hellaswag:train"]
+    prm = yaml.safe_load((run_dir("fmt", rid)/"params.yaml").read_text())
+    assert prm["task_train"] == {"squad": {"max_length": 128}}
+
+def test_target_dev_selection_is_labelled_oracle(xs_env):
+    p = parse_params({**P, "targets": ["xnli"], "intermediates": ["none"], "train": {**P["train"], "selection": "target-dev"}})
+    rid = RunId("tiny-xs", "none", "xnli", 1)
+    assert run_one(p, rid, raise_errors=True) == "done"
+    h = json.loads((run_dir("fmt", rid)/"metrics.json").read_text())["phase2"]
+    assert h["selection"] == "target-dev (oracle)" and "oracle" in h["data"]["dev"] and "en" not in h["data"]["dev"].split(" in ")[1].split(", ")
