@@ -70,3 +70,17 @@ def test_sync_check_fails_on_unexported_notebook(tmp_path):
                    env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t", "PATH": "/usr/bin:/bin"})
     bad = subprocess.run([sys.executable, "run.py", "sync"], cwd=clone, capture_output=True, text=True, env=env)
     assert bad.returncode != 0 and "xstilts/metrics.py" in bad.stderr, bad.stdout + bad.stderr
+
+def test_phang2020_grid_expands_and_every_run_resolves():
+    from xstilts.core import load_params
+    from xstilts.grid import expand
+    from xstilts.pipeline import run_params, train_specs
+    p = load_params(ROOT/"params"/"phang2020.yaml")
+    runs = expand(p)
+    assert len(runs) == len(p.all_intermediates) * 9 * len(p.seeds) and len(p.all_intermediates) == 10
+    assert p.models == ["xlm-roberta-large"] and p.intermediate_train.lr == 1e-5 and p.intermediate_train.warmup == 0.1
+    for r in runs:
+        d = run_params(p, r)
+        assert d["run"]["id"] == str(r) and d["languages"] and d["train"]["lr"] == 1e-5
+    assert p.train_for("xquad").max_length == 384 and p.train_for("xnli").max_length == 256
+    assert train_specs(p, "xnli") == (["mnli:train"], "mnli:train") and train_specs(p, "xquad")[0] == ["squad:train"]
