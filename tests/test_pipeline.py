@@ -63,3 +63,13 @@ def test_a_failing_run_is_recorded_with_its_reason(xs_env, monkeypatch):
     d = run_dir("t", rid)
     assert run_status(d) == "failed" and (d/"FAILED").read_text().startswith("FloatingPointError: xnli seed 1: loss is nan")
     assert not (d/"DONE").exists()
+
+def test_caches_are_keyed_by_the_text_not_only_the_settings(xs_env, monkeypatch):
+    import xstilts.models as M, xstilts.world as W
+    p = params(models=["random-xs"])
+    k1 = M.corpus_key(p)
+    real = W.world_corpus
+    monkeypatch.setattr(W, "world_corpus", lambda lang, wp: [s + " x" for s in real(lang, wp)])  # a changed generator
+    M._FINGERPRINTS.clear()
+    k2 = M.corpus_key(p)
+    assert k1["world"] == k2["world"] and k1["fingerprint"] != k2["fingerprint"]
