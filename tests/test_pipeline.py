@@ -73,3 +73,45 @@ def test_caches_are_keyed_by_the_text_not_only_the_settings(xs_env, monkeypatch)
     M._FINGERPRINTS.clear()
     k2 = M.corpus_key(p)
     assert k1["world"] == k2["world"] and k1["fingerprint"] != k2["fingerprint"]
+
+KILLABLE = """
+import sys
+from xstilts.core import parse_params, RunId
+from xstilts.pipeline import run_one
+p = parse_params({"study": "t", "source": "embedded", "models": ["tiny-xs"], "targets": ["xnli"], "intermediates": ["mnli"], "seeds": [1],
+    "world": {"n_train": 400, "n_dev": 30, "n_test": 30, "corpus_sentences": 400}, "pretrain": {"steps": 5, "vocab_size": 500, "batch_size": 8},
+    "intermediate_train": {"epochs": 2, "batch_size": 8, "checkpoint_every": 5}, "train": {"epochs": 2, "batch_size": 8, "checkpoint_every": 5}})
+print(run_one(p, RunId("tiny-xs", "mnli", "xnli", 1), raise_errors=True))
+"""
+
+def _wait_for(paths, proc, timeout=300):
+    import time
+    t = time.time()
+    while time.time() - t < timeout and proc.poll() is None:
+        if any(p.exists() for p in paths()): return True
+        time.sleep(0.05)
+    return False
+
+def test_sigkill_mid_training_resumes_to_identical_results(xs_env, tmp_path):
+    import signal, subprocess, sys
+    from conftest import ROOT
+    env = dict(xs_env)
+    rid = RunId("tiny-xs", "mnli", "xnli", 1)
+    ref_env = {**env, "XSTILTS_RUNS": str(tmp_path/"ref-runs"), "XSTILTS_CACHE": str(tmp_path/"ref-cache")}
+    r = subprocess.run([sys.executable, "-c", KILLABLE], env=ref_env, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert r.stdout.strip().endswith("done"), r.stderr[-2000:]
+    runs, cache = Path(env["XSTILTS_RUNS"]), Path(env["XSTILTS_CACHE"])
+    states = {"phase 1": lambda: list((cache/"phase1").glob("*.state/train_state.pt")) if (cache/"phase1").exists() else [],
+              "phase 2": lambda: list(runs.glob("t/*/.train-state/train_state.pt"))}
+    for phase, found in states.items():  # kill once in phase 1, once in phase 2
+        proc = subprocess.Popen([sys.executable, "-c", KILLABLE], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert _wait_for(found, proc), f"no {phase} checkpoint appeared"
+        proc.send_signal(signal.SIGKILL); proc.wait()
+    r = subprocess.run([sys.executable, "-c", KILLABLE], env=env, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert r.stdout.strip().endswith("done"), r.stderr[-2000:]
+    d, d_ref = runs/"t"/str(rid), tmp_path/"ref-runs"/"t"/str(rid)
+    m, m_ref = json.loads((d/"metrics.json").read_text()), json.loads((d_ref/"metrics.json").read_text())
+    assert m["phase2"].get("resumed_at"), "phase 2 was resumed from its checkpoint"
+    assert m["phase2"]["losses"] == m_ref["phase2"]["losses"] and m["phase1"]["losses"] == m_ref["phase1"]["losses"]
+    pd.testing.assert_frame_equal(pd.read_parquet(d/"predictions.parquet"), pd.read_parquet(d_ref/"predictions.parquet"))
+    assert not (d/".train-state"/"train_state.pt").exists() and not (d/"LOCK").exists()
