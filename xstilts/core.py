@@ -270,12 +270,11 @@ def deep_update(d:dict, u:dict) -> dict:
 
 def check_params(p:StudyParams, src:str="params"):
     "Check task, language and model names against the registries; raise one line for the first bad one."
-    from xstilts.tasks import check_study_tasks
+    from xstilts.tasks import check_study_tasks, TASKS
     from xstilts.models import check_model
     parts = [t for i in p.intermediates for t in i.split("+")]
     check_study_tasks(p.model_copy(update={"intermediates": parts}), src)
     for t in p.task_train:
-        from xstilts.tasks import TASKS
         if t not in TASKS: raise XStiltsError(f"{src}: task_train: '{t}' is not a task." + did_you_mean(t, TASKS))
     if p.source == "embedded":
         from xstilts.world import WORLD_TASKS

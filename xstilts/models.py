@@ -52,9 +52,7 @@ def check_model(name:str, p=None, src:str="params"):
     "Validate a model name for a study (one line on error)."
     try: spec = parse_model(name)
     except XStiltsError as e: raise XStiltsError(f"{src}: {e}") from None
-    if p is not None and spec.kind == "hub" and os.environ.get("HF_HUB_OFFLINE") == "1":
-        pass  # resolved when loaded: the hub cache may hold it
-    return spec
+    return spec  # hub names are resolved when loaded (the hub, or its cache offline)
 
 # %% ../nbs/05_models.ipynb #ca0d4153
 def quiet_transformers():
@@ -139,7 +137,6 @@ def pretrain_mlm(model, tokenizer, corpus:dict, pp, progress:bool=False) -> list
     "Pretrain `model` (an MLM head model) on `corpus` {lang: sentences} with settings `pp`; returns the loss curve."
     import torch
     from transformers import DataCollatorForLanguageModeling, get_linear_schedule_with_warmup
-    from xstilts.features import collate
     seqs = {l: _pack(tokenizer, s, pp.max_length) for l, s in corpus.items() if s}
     langs = sorted(seqs)
     share = torch.tensor([len(seqs[l]) for l in langs], dtype=torch.float)

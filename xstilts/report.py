@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import numpy as np, pandas as pd
 from .core import StudyParams
-from .results import study_runs, load_predictions, load_metrics
+from .results import study_runs, load_predictions, load_metrics, finished_metrics
 from .stats import compare_to_baseline, paired_bootstrap, correct
 
 # %% auto #0
@@ -100,11 +100,9 @@ def control_table(preds:pd.DataFrame, p:StudyParams, inter:str="none") -> pd.Dat
 def provenance(study:str) -> pd.DataFrame:
     "Per run: the data each phase trained and selected on, flagged where it substitutes the official train split."
     rows = []
-    for r, d, s in study_runs(study):
-        if s != "done": continue
-        m = json.loads((d/"metrics.json").read_text())
+    for r, m in finished_metrics(study):
         for phase, h in (("phase 1", m.get("phase1")), ("phase 2", m.get("phase2"))):
-            if not h: continue
+            if not h or "data" not in h: continue  # the baseline has no phase 1; retrieval has no phase-2 training
             dd = h["data"]
             rows.append({"run": str(r), "phase": phase, "trained on": " + ".join(dd["train"]), "official": dd["official_train"],
                          "substituted": dd["substituted"], "selected on": dd["dev"], "n_train": dd["n_train"], "selected step": h.get("selected_step")})

@@ -11,7 +11,7 @@ from .core import XStiltsError, RunId, parse_run_id, runs_dir, atomic_write_json
 
 # %% auto #0
 __all__ = ['PRED_COLUMNS', 'run_dir', 'run_status', 'environment', 'check_not_overwriting', 'run_lock', 'write_record',
-           'write_failure', 'study_runs', 'load_predictions', 'load_metrics']
+           'write_failure', 'study_runs', 'load_predictions', 'finished_metrics', 'load_metrics']
 
 # %% ../nbs/09_results.ipynb #6f3d1e46
 PRED_COLUMNS = ["model", "inter", "target", "seed", "task", "language", "perturbation", "example_id", "gold", "prediction", "score"]
@@ -106,11 +106,14 @@ def load_predictions(study:str, runs:list[RunId]|None=None) -> pd.DataFrame:
     frames = [pd.read_parquet(d/"predictions.parquet") for r, d, s in study_runs(study) if s == "done" and (keep is None or str(r) in keep)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=PRED_COLUMNS)
 
+def finished_metrics(study:str):
+    "(run id, its metrics.json) for every finished run of `study`."
+    for r, d, s in study_runs(study):
+        if s == "done": yield r, json.loads((d/"metrics.json").read_text())
+
 def load_metrics(study:str) -> pd.DataFrame:
     "One row per finished run × language × perturbation: the aggregate metric."
     rows = []
-    for r, d, s in study_runs(study):
-        if s != "done": continue
-        m = json.loads((d/"metrics.json").read_text())
+    for r, m in finished_metrics(study):
         for row in m["scores"]: rows.append({"model": r.model, "inter": r.inter, "target": r.target, "seed": r.seed, **row})
     return pd.DataFrame(rows)

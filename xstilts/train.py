@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_train.ipynb #fb490b0c
 from __future__ import annotations
-import math, random, time, copy
+import math, random, time
 from pathlib import Path
 import numpy as np
 import torch
