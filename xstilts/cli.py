@@ -51,8 +51,9 @@ def main(argv:list[str]|None=None) -> int:
             print(report(bench_train(a.size, a.steps, trainer_bf16=a.trainer_bf16))); return 0
         ov = parse_sets(a.set)
         p = load_params(a.params, ov, quick=a.quick)
-        if a.cmd == "check": print(f"{a.params}: ok ({p.study}: {len(p.models)} models × {len(p.all_intermediates)} intermediates × {len(p.targets)} targets × {len(p.seeds)} seeds)"); return 0
         from xstilts import grid
+        if a.cmd == "check": print(f"{a.params}: ok ({p.study}: {len(p.models)} models × {len(p.all_intermediates)} intermediates × {len(p.targets)} targets × {len(p.seeds)} seeds"
+                                    + "".join(f"; {n}: {len(ms)}×{len(i)}×{len(t)}×{len(s)}" for n, (ms, i, t, s) in list(p.grids().items())[1:]) + f"; {len(grid.expand(p))} runs)"); return 0
         if a.cmd == "status":
             st = grid.status_table(p)
             print(st.groupby(["model", "inter", "target"]).status.value_counts().unstack(fill_value=0).to_string())

@@ -13,8 +13,8 @@ import yaml
 # %% auto #0
 __all__ = ['XStiltsError', 'did_you_mean', 'project_root', 'runs_dir', 'cache_dir', 'reports_dir', 'data_dir', 'atomic_path',
            'atomic_write_text', 'atomic_write_json', 'atomic_write_yaml', 'stable_hash', 'seed_everything', 'RunId',
-           'parse_run_id', 'TrainParams', 'PretrainParams', 'WorldParams', 'DataSpec', 'StudyParams', 'parse_params',
-           'load_params', 'deep_update', 'check_params']
+           'parse_run_id', 'TrainParams', 'PretrainParams', 'WorldParams', 'DataSpec', 'SubGrid', 'StudyParams',
+           'parse_params', 'load_params', 'deep_update', 'check_params']
 
 # %% ../nbs/00_core.ipynb #e75e14ea
 class XStiltsError(ValueError):
@@ -120,7 +120,7 @@ def parse_run_id(s:str) -> RunId:
 
 # %% ../nbs/00_core.ipynb #5f7abca6
 from typing import Literal, Optional
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
@@ -151,6 +151,7 @@ class PretrainParams(_Strict):
     max_length: int = Field(64, gt=8)               # tokens per packed sequence
     lang_alpha: float = Field(0.3, gt=0, le=1)      # language sampling q ∝ p^alpha (XLM-R uses 0.3)
     mask_prob: float = Field(0.15, gt=0, lt=1)      # MLM masking rate
+    precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bf16 autocast where the device supports it
     seed: int = 0
 
 class WorldParams(_Strict):
@@ -166,6 +167,13 @@ class DataSpec(_Strict):
     train: Optional[list[str]] = None               # 'task:split' items, e.g. ['snli:dev', 'anli:dev']
     dev: Optional[str] = None                       # 'task:split', or 'holdout' (10% of train, never evaluated)
     eval_split: Optional[str] = None                # split evaluated in every language (default: the study's)
+
+class SubGrid(_Strict):
+    "Extra runs beside the main grid (e.g. the never-pretrained control, or a scale axis on one task pair); unset axes are the main grid's."
+    models: Optional[list[str]] = None
+    intermediates: Optional[list[str]] = None       # a subset of the study's intermediates ('none' is not added here)
+    targets: Optional[list[str]] = None             # a subset of the study's targets
+    seeds: Optional[list[int]] = None
 
 class StudyParams(_Strict):
     "A study: models × intermediate tasks × target tasks × seeds, and how to train and evaluate them."
@@ -188,6 +196,7 @@ class StudyParams(_Strict):
     bootstrap: int = Field(2000, ge=100)            # bootstrap resamples in reports
     alpha: float = Field(0.05, gt=0, lt=1)          # significance level
     quick: dict = {}                                # overrides applied by `--quick` (a smoke version; study name gets '-quick')
+    also: dict[str, SubGrid] = {}                   # named extra grids run beside the main one (control, scale, …)
 
     @field_validator("study")
     @classmethod
@@ -220,6 +229,30 @@ class StudyParams(_Strict):
         "The baseline first, then the listed intermediate tasks."
         return ["none"] + [t for t in self.intermediates if t != "none"]
 
+    @model_validator(mode="after")
+    def _subgrids(self):
+        for name, g in self.also.items():
+            for axis, main in (("intermediates", self.all_intermediates), ("targets", self.targets)):
+                extra = [x for x in (getattr(g, axis) or []) if x not in main]
+                if extra: raise ValueError(f"also.{name}.{axis}: {extra} not in the study's {axis} ({', '.join(main)})")
+            for axis in ("models", "intermediates", "targets", "seeds"):
+                v = getattr(g, axis)
+                if v is not None and (not v or len(set(v)) != len(v)): raise ValueError(f"also.{name}.{axis}: must list distinct values, got {v}")
+        return self
+
+    def grids(self) -> dict[str, tuple]:
+        "Every grid of the study, the main one first: name -> (models, intermediates, targets, seeds)."
+        out = {"main": (self.models, self.all_intermediates, self.targets, self.seeds)}
+        for name, g in self.also.items():
+            inters = self.all_intermediates if g.intermediates is None else [i for i in self.all_intermediates if i in g.intermediates]
+            out[name] = (g.models or self.models, inters, g.targets or self.targets, g.seeds or self.seeds)
+        return out
+
+    @property
+    def all_models(self) -> list[str]:
+        "Models of every grid, in order of first appearance."
+        return list(dict.fromkeys(m for ms, *_ in self.grids().values() for m in ms))
+
 # %% ../nbs/00_core.ipynb #cf1a4ad0
 def _one_line(err:ValidationError, src:str) -> str:
     e = err.errors()[0]
@@ -231,12 +264,14 @@ def _one_line(err:ValidationError, src:str) -> str:
     return f"{src}: {loc}: {e['msg']} (got {e.get('input')!r})"
 
 def _model_at(model, loc):
+    "The settings class at `loc` (a mapping's values have the mapping's value class, e.g. data.<task> is a DataSpec)."
+    import typing
     for k in loc:
         f = model.model_fields.get(k)
-        ann = getattr(f, "annotation", None)
+        if f is None: continue  # a mapping's key: its class was set by the mapping
+        ann = f.annotation
+        if typing.get_origin(ann) is dict: ann = typing.get_args(ann)[1]
         if isinstance(ann, type) and issubclass(ann, BaseModel): model = ann
-        elif k not in model.model_fields:  # dict key (e.g. data.<task>): its values are DataSpec
-            model = DataSpec
     return model
 
 def parse_params(d:dict, src:str="params") -> StudyParams:
@@ -280,5 +315,5 @@ def check_params(p:StudyParams, src:str="params"):
         from xstilts.world import WORLD_TASKS
         for t in p.targets + parts:
             if t != "none" and t not in WORLD_TASKS: raise XStiltsError(f"{src}: task '{t}' is not in the embedded world yet." + did_you_mean(t, WORLD_TASKS))
-    for m in p.models: check_model(m, p, src)
+    for m in p.all_models: check_model(m, p, src)
     return p

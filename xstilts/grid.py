@@ -16,8 +16,9 @@ __all__ = ['KERNEL', 'TEMPLATES', 'expand', 'pairs', 'status_table', 'ensure_ker
 
 # %% ../nbs/13_grid.ipynb #439bb703
 def expand(p:StudyParams) -> list[RunId]:
-    "Every run of the study, baselines first."
-    return [RunId(m, i, t, s) for m in p.models for i in p.all_intermediates for t in p.targets for s in p.seeds]
+    "Every run of the study: the main grid (baselines first), then the extra grids of `also` (each run once)."
+    return list(dict.fromkeys(RunId(m, i, t, s) for ms, inters, ts, ss in p.grids().values()
+                              for m in ms for i in inters for t in ts for s in ss))
 
 def pairs(p:StudyParams) -> list[tuple[str, str, str]]:
     "Task pairs (model, inter, target) in execution order."

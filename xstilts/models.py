@@ -12,7 +12,7 @@ from .core import XStiltsError, did_you_mean, cache_dir, stable_hash, seed_every
 # %% auto #0
 __all__ = ['TINY_SIZES', 'HUB_ALIASES', 'SPECIALS', 'HEADS', 'ModelSpec', 'known_models', 'parse_model', 'check_model',
            'quiet_transformers', 'keep_chars', 'train_tokenizer', 'study_corpus', 'corpus_key', 'tiny_config',
-           'pretrain_mlm', 'encoder_path', 'load_with_head', 'load_tokenizer', 'save_encoder']
+           'mlm_loss', 'pretrain_mlm', 'encoder_path', 'load_with_head', 'load_tokenizer', 'save_encoder']
 
 # %% ../nbs/05_models.ipynb #446c6ad5
 TINY_SIZES = {  # size -> XLM-R config; the scale axis of the embedded study
@@ -133,10 +133,18 @@ def tiny_config(size:str, vocab_size:int, max_length:int=512):
     return XLMRobertaConfig(vocab_size=vocab_size, max_position_embeddings=max_length + 2, type_vocab_size=1,
                             pad_token_id=1, bos_token_id=0, eos_token_id=2, **TINY_SIZES[size])
 
+def mlm_loss(model, input_ids, attention_mask, labels):
+    "Masked-LM cross-entropy of an `XLMRobertaForMaskedLM`, with the output layer applied to masked positions only."
+    import torch.nn.functional as F
+    h = model.roberta(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    sel = labels != -100
+    return F.cross_entropy(model.lm_head(h[sel]).float(), labels[sel])
+
 def pretrain_mlm(model, tokenizer, corpus:dict, pp, progress:bool=False) -> list[float]:
     "Pretrain `model` (an MLM head model) on `corpus` {lang: sentences} with settings `pp`; returns the loss curve."
     import torch
     from transformers import DataCollatorForLanguageModeling, get_linear_schedule_with_warmup
+    from xstilts.train import autocast
     seqs = {l: _pack(tokenizer, s, pp.max_length) for l, s in corpus.items() if s}
     langs = sorted(seqs)
     share = torch.tensor([len(seqs[l]) for l in langs], dtype=torch.float)
@@ -152,8 +160,8 @@ def pretrain_mlm(model, tokenizer, corpus:dict, pp, progress:bool=False) -> list
         pick = torch.randint(len(seqs[l]), (pp.batch_size,), generator=gen).tolist()
         torch.manual_seed(pp.seed * 1_000_003 + step)  # the collator's masking draws from the global generator
         batch = coll([{"input_ids": seqs[l][i]} for i in pick])
-        batch["attention_mask"] = (batch["input_ids"] != tokenizer.pad_token_id).long()
-        loss = model(**batch).loss
+        with autocast(pp.precision):
+            loss = mlm_loss(model, batch["input_ids"], (batch["input_ids"] != tokenizer.pad_token_id).long(), batch["labels"])
         loss.backward(); torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step(); sched.step(); opt.zero_grad(set_to_none=True)
         losses.append(loss.item())

@@ -114,7 +114,9 @@ def methods_text(p:StudyParams, env:dict|None=None) -> str:
            "local": "real datasets in their original formats from the local directory XSTILTS_DATA", "hub": "the Hugging Face hub"}[p.source]
     t = p.train; it = p.intermediate_train
     s = (f"Study `{p.study}`: models {', '.join(p.models)}; intermediate tasks {', '.join(p.all_intermediates)}; targets {', '.join(p.targets)}; "
-         f"seeds {', '.join(map(str, p.seeds))}. Data: {src}; zero-shot evaluation on the `{p.eval_split}` split"
+         f"seeds {', '.join(map(str, p.seeds))}"
+         + "".join(f"; {n}: models {', '.join(ms)} × {', '.join(i)} × {', '.join(t)} × seeds {', '.join(map(str, ss))}" for n, (ms, i, t, ss) in list(p.grids().items())[1:])
+         + f". Data: {src}; zero-shot evaluation on the `{p.eval_split}` split"
          + (f" (at most {p.max_eval_examples} examples per language)" if p.max_eval_examples else "") + ". "
          f"Phase 1 (intermediate): AdamW lr {it.lr:g}, batch {it.batch_size}, {it.epochs:g} epochs, warm-up {it.warmup:.0%}, max length {it.max_length}. "
          f"Phase 2 (target, English): AdamW lr {t.lr:g}, batch {t.batch_size}, {t.epochs:g} epochs, warm-up {t.warmup:.0%}, max length {t.max_length}; "
