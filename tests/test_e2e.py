@@ -11,9 +11,13 @@ def test_quick_embedded_study(xs_env):
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     runs, reports = _study(xs_env, "embedded-quick")
     p = yaml.safe_load((ROOT/"params"/"embedded.yaml").read_text())
-    n_runs = len(p["models"]) * len(p["intermediates"]) * len(p["targets"]) * len(p["quick"]["seeds"])
+    ctl = p["also"]["control"]  # the never-pretrained control runs on the baselines only
+    assert ctl["intermediates"] == ["none"]
+    n_main = len(p["models"]) * len(set(p["intermediates"]) | {"none"}) * len(p["targets"]) * len(p["quick"]["seeds"])
+    n_runs = n_main + len(ctl["models"]) * len(p["targets"]) * len(p["quick"]["seeds"])
     dirs = [d for d in runs.iterdir() if d.is_dir()]
     assert len(dirs) == n_runs and all((d/"DONE").exists() for d in dirs)
+    assert sorted({d.name.split("__")[1] for d in dirs if d.name.startswith(f"model={ctl['models'][0]}__")}) == ["inter=none"]
     # one record, checked in full
     d = runs/"model=tiny-s__inter=mnli__target=xnli__seed=1"
     prm = yaml.safe_load((d/"params.yaml").read_text())

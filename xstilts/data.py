@@ -27,8 +27,8 @@ __all__ = ['log', 'NLI', 'BINARY', 'NO_GOLD', 'UPOS', 'PANX', 'GLUE_TSV', 'JSONL
            'read_mc_jsonl', 'read_csqa', 'read_cosmosqa_csv', 'siqa_files', 'read_siqa', 'read_siqa_v14',
            'read_hellaswag_lossy', 'tatoeba_files', 'read_tatoeba', 'bucc_files', 'read_bucc', 'lareqa_files',
            'read_lareqa', 'mewslix_files', 'read_mewslix', 'read_file', 'task_labels', 'local_paths', 'lang_fields',
-           'task_format', 'reader_labels', 'train_union', 'load_examples', 'HubMap', 'hub_map', 'hub_dataset',
-           'hub_examples', 'HubRows', 'hub_rows', 'parse_spec']
+           'task_format', 'reader_labels', 'world_cache_path', 'train_union', 'load_examples', 'HubMap', 'hub_map',
+           'hub_dataset', 'hub_examples', 'HubRows', 'hub_rows', 'parse_spec']
 
 # %% ../nbs/03_data.ipynb #12a5659a
 def _bad(path, n, what) -> XStiltsError:
@@ -810,10 +810,27 @@ def _load_local(task, split, lang, data_dir=None, world=None) -> list[dict]|dict
     for p in paths: out += read_file(p, reader, labels, prefix=f"{lang}-{split}", lang=lang)
     return _finish(out, 0, ", ".join(map(str, paths)), reader) if len(paths) > 1 else out
 
-def _load_embedded(task, split, lang, data_dir=None, world=None) -> list[dict]:
+@functools.lru_cache(maxsize=None)
+def _world_code() -> str:
+    "A fingerprint of the world generator's code: a changed generator never reads old examples."
+    import hashlib, xstilts.world
+    return hashlib.sha256(Path(xstilts.world.__file__).read_bytes()).hexdigest()[:16]
+
+def world_cache_path(task:str, split:str, lang:str, world) -> Path:
+    "Where the embedded world's examples of one task, split and language are kept once generated."
+    from xstilts.core import cache_dir, stable_hash
+    return cache_dir()/"world"/f"{stable_hash({'world': world.model_dump(), 'code': _world_code()}, 16)}"/f"{task}.{split}.{lang}.json"
+
+def _load_embedded(task, split, lang, data_dir=None, world=None) -> list[dict]|dict:
+    "Examples of the embedded world, generated once per world settings and generator code, then read from the cache."
     from xstilts.world import load_world_examples
-    from xstilts.core import WorldParams
-    return [dict(e) for e in load_world_examples(task, split, lang, world if world is not None else WorldParams())]
+    from xstilts.core import WorldParams, atomic_write_text
+    world = world if world is not None else WorldParams()
+    path = world_cache_path(task, split, lang, world)
+    if path.exists(): return json.loads(path.read_text(encoding="utf-8"))
+    ex = load_world_examples(task, split, lang, world)  # raises the world's one-line errors for bad names
+    atomic_write_text(path, json.dumps(ex, ensure_ascii=False))
+    return ex
 
 def _load_hub(task, split, lang, data_dir=None, world=None) -> list[dict]|dict:
     if task in HUB_UNAVAILABLE: raise XStiltsError(f"The hub source cannot give '{task}': {HUB_UNAVAILABLE[task]}")
