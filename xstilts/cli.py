@@ -52,7 +52,7 @@ def main(argv:list[str]|None=None) -> int:
         ov = parse_sets(a.set)
         p = load_params(a.params, ov, quick=a.quick)
         from xstilts import grid
-        if a.cmd == "check": print(f"{a.params}: ok ({p.study}: {len(p.models)} models × {len(p.all_intermediates)} intermediates × {len(p.targets)} targets × {len(p.seeds)} seeds"
+        if a.cmd == "check": print(f"{a.params}: ok ({p.study}: models {len(p.models)} × intermediates {len(p.all_intermediates)} × targets {len(p.targets)} × seeds {len(p.seeds)}"
                                     + "".join(f"; {n}: {len(ms)}×{len(i)}×{len(t)}×{len(s)}" for n, (ms, i, t, s) in list(p.grids().items())[1:]) + f"; {len(grid.expand(p))} runs)"); return 0
         if a.cmd == "status":
             st = grid.status_table(p)
