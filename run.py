@@ -61,7 +61,9 @@ def main(argv):
     if cmd not in ("setup", "study", "test", "lab", "sync"): print(__doc__); return 0 if cmd == "help" else 2
     if cmd == "sync": return sync()
     setup()
-    if cmd == "study": sh(BIN/"xstilts", "run", "params/embedded.yaml", *rest, env=env())
+    if cmd == "study":  # task pairs on one worker per CPU (at most 4) unless --workers is given
+        workers = [] if any(a.startswith("--workers") for a in rest) else ["--workers", str(min(4, len(os.sched_getaffinity(0))))]
+        sh(BIN/"xstilts", "run", "params/embedded.yaml", *workers, *rest, env=env())
     elif cmd == "test":
         sh(BIN/"nbdev_test", "--n_workers", "2", env=env())
         r = subprocess.run([str(BIN/"pytest"), "-q", "tests", *rest], cwd=ROOT, env=env())

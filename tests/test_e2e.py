@@ -45,6 +45,22 @@ def test_quick_embedded_study(xs_env):
     assert r2.returncode == 0 and "0 to do" in r2.stdout and "[1/" not in r2.stdout, r2.stdout
     s = xstilts("status", "params/embedded.yaml", "--quick", env=xs_env)
     assert s.returncode == 0 and "pending" not in s.stdout and "failed" not in s.stdout
+    # the same study on two workers (own processes and kernels, fresh cache: pretraining and phase 1 run under locks),
+    # while another runner holds one task pair: that pair is left to it; once released, a re-run does only that pair
+    env2 = dict(xs_env, **{f"XSTILTS_{k}": str(Path(xs_env["XSTILTS_RUNS"]).parent/f"par_{k.lower()}") for k in ("RUNS", "CACHE", "REPORTS")})
+    runs2, reports2 = _study(env2, "embedded-quick")
+    held = "model=tiny-s__inter=qqp__target=pawsx"
+    from xstilts.core import file_lock
+    with file_lock(reports2/".locks"/f"{held}.lock") as h:
+        assert h
+        r3 = xstilts("run", "params/embedded.yaml", "--quick", "--workers", "2", env=env2)
+    assert r3.returncode == 1 and "2 workers" in r3.stdout and "another runner is on it" in r3.stdout, r3.stdout[-3000:] + r3.stderr[-3000:]
+    assert not (runs2/f"{held}__seed=1").exists() and (runs2/"model=tiny-s__inter=qqp__target=xnli__seed=1"/"DONE").exists()
+    r4 = xstilts("run", "params/embedded.yaml", "--quick", "--workers", "2", env=env2)
+    assert r4.returncode == 0 and "2 to do" in r4.stdout and len([l for l in r4.stdout.splitlines() if l.startswith("[")]) == 1 and "qqp → pawsx" in r4.stdout, r4.stdout
+    for d in dirs:  # every run's metrics are identical to the one-worker study's
+        m1, m2 = (json.loads((x/d.name/"metrics.json").read_text()) for x in (runs, runs2))
+        assert [(s["language"], s["value"]) for s in m1["scores"]] == [(s["language"], s["value"]) for s in m2["scores"]], d.name
 
 DATA = os.environ.get("XSTILTS_DATA")
 

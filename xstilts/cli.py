@@ -36,6 +36,7 @@ def _parser():
         s.add_argument("--quick", action="store_true", help="apply the params file's quick section (smoke run)")
         s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a param (YAML value), repeatable")
         if name == "run": s.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bars (default: on a terminal)")
+        if name == "run": s.add_argument("--workers", type=int, default=1, help="task pairs run at once, each in its own process (CPU threads are split between them)")
     b = sub.add_parser("bench", help="benchmark training against a plain Hugging Face Trainer (same model, batches, steps)")
     b.add_argument("--size", default="s", help="tiny encoder size (xs, s, m)")
     b.add_argument("--steps", type=int, default=60, help="optimisation steps")
@@ -65,7 +66,7 @@ def main(argv:list[str]|None=None) -> int:
             ok = grid.execute(grid.TEMPLATES["summary"], reports_dir()/p.study/"summary.ipynb",
                               {"params_file": a.params, "overrides": json.dumps(ov), "quick": a.quick, "progress": False})
             print(reports_dir()/p.study/"summary.html"); return 0 if ok else 1
-        counts = grid.run_study(a.params, ov, quick=a.quick, progress=a.progress)
+        counts = grid.run_study(a.params, ov, quick=a.quick, progress=a.progress, workers=a.workers)
         return 0 if counts.get("failed", 0) == 0 and counts.get("pending", 0) == 0 else 1
     except XStiltsError as e:
         print(f"xstilts: {e}", file=sys.stderr); return 2

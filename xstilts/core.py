@@ -12,9 +12,9 @@ import yaml
 
 # %% auto #0
 __all__ = ['XStiltsError', 'did_you_mean', 'project_root', 'runs_dir', 'cache_dir', 'reports_dir', 'data_dir', 'atomic_path',
-           'atomic_write_text', 'atomic_write_json', 'atomic_write_yaml', 'stable_hash', 'seed_everything', 'RunId',
-           'parse_run_id', 'TrainParams', 'PretrainParams', 'WorldParams', 'DataSpec', 'SubGrid', 'StudyParams',
-           'parse_params', 'load_params', 'deep_update', 'check_params']
+           'atomic_write_text', 'atomic_write_json', 'atomic_write_yaml', 'file_lock', 'stable_hash', 'seed_everything',
+           'RunId', 'parse_run_id', 'TrainParams', 'PretrainParams', 'WorldParams', 'DataSpec', 'SubGrid',
+           'StudyParams', 'parse_params', 'load_params', 'deep_update', 'check_params']
 
 # %% ../nbs/00_core.ipynb #e75e14ea
 class XStiltsError(ValueError):
@@ -82,6 +82,20 @@ def atomic_write_json(path, obj):
 def atomic_write_yaml(path, obj):
     "Write `obj` as YAML atomically."
     return atomic_write_text(path, yaml.safe_dump(obj, sort_keys=False, allow_unicode=True))
+
+@contextlib.contextmanager
+def file_lock(path,               # the lock file (created if missing; never removed)
+              blocking:bool=True  # wait for the lock, or yield False at once if another process holds it
+             ):
+    "An exclusive lock between processes (`fcntl.flock`): yields True when held. The OS drops it when its holder dies, even by SIGKILL."
+    import fcntl
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        try: fcntl.flock(f, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB)); held = True
+        except BlockingIOError: held = False
+        try: yield held
+        finally:
+            if held: fcntl.flock(f, fcntl.LOCK_UN)
 
 # %% ../nbs/00_core.ipynb #a2536149
 def stable_hash(obj, n:int=12) -> str:

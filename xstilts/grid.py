@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib, json, os, sys, time
 from pathlib import Path
 import pandas as pd
-from .core import XStiltsError, RunId, StudyParams, load_params, project_root, reports_dir, atomic_path
+from .core import XStiltsError, RunId, StudyParams, load_params, project_root, reports_dir, atomic_path, file_lock
 from .results import run_dir, run_status
 
 # %% auto #0
@@ -92,25 +92,48 @@ def pair_report(p:StudyParams, pair:tuple) -> Path:
     return reports_dir()/p.study/f"{r.pair}.ipynb"
 
 # %% ../nbs/13_grid.ipynb #a432e950
+def _pair_job(template:str, out:str, parameters:dict, run_dirs:list, threads:int|None=None) -> tuple[bool, bool, list[str]]:
+    "Run one task pair unless another runner holds it or it is finished: (ran, ok, log lines). Runs in a worker process too."
+    if threads: os.environ.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))  # read by the kernel's torch
+    out, msgs = Path(out), []
+    with file_lock(out.parent/".locks"/f"{out.stem}.lock", blocking=False) as held:  # two runners on one study never run a pair twice
+        if not held: return False, True, [f"  {out.stem}: another runner is on it; left to that runner"]
+        if out.exists() and all(run_status(Path(d)) == "done" for d in run_dirs): return False, True, []
+        ok = execute(template, out, parameters, msgs.append)
+    return True, ok, msgs
+
+def _cpus() -> int:
+    try: return len(os.sched_getaffinity(0))
+    except AttributeError: return os.cpu_count() or 1
+
 def run_study(params_file:str,             # the study's params YAML
               overrides:dict|None=None,    # params overrides (e.g. from --set)
               quick:bool=False,            # apply the params file's `quick` section (a smoke version)
               progress:bool|None=None,     # progress bars inside notebooks (default: only on a terminal)
+              workers:int=1,               # task pairs run at once, each in its own process and kernel (CPU threads split between them)
               log=print) -> dict:
     "Run every pending task pair of a study, then its summary. Returns counts of run statuses."
+    if workers < 1: raise XStiltsError(f"workers must be at least 1, not {workers}")
     p = load_params(params_file, overrides, quick=quick)
     ps = pairs(p); runs = expand(p)
     done = sum(run_status(run_dir(p.study, r)) == "done" for r in runs)
     log(f"study {p.study}: {len(runs)} runs in {len(ps)} task pairs; {done} finished, {len(runs) - done} to do")
     progress = sys.stderr.isatty() if progress is None else progress
     params = {"params_file": str(Path(params_file).resolve()), "overrides": json.dumps(overrides or {}), "quick": quick, "progress": progress}
-    t0 = time.time()
+    todo = []
     for k, (m, i, t) in enumerate(ps, 1):
         out = pair_report(p, (m, i, t))
-        pr = [r for r in runs if (r.model, r.inter, r.target) == (m, i, t)]
-        if out.exists() and all(run_status(run_dir(p.study, r)) == "done" for r in pr): continue
-        log(f"[{k}/{len(ps)}] {m} · {i} → {t} ({time.time() - t0:.0f}s)")
-        execute(TEMPLATES["pair"], out, {**params, "model": m, "inter": i, "target": t}, log)
+        dirs = [str(run_dir(p.study, r)) for r in runs if (r.model, r.inter, r.target) == (m, i, t)]
+        if out.exists() and all(run_status(Path(d)) == "done" for d in dirs): continue
+        todo.append((k, (m, i, t), out, dirs))
+    t0 = time.time()
+    workers = min(workers, max(1, len(todo)))
+    if workers == 1:
+        for k, (m, i, t), out, dirs in todo:
+            log(f"[{k}/{len(ps)}] {m} · {i} → {t} ({time.time() - t0:.0f}s)")
+            for line in _pair_job(TEMPLATES["pair"], str(out), {**params, "model": m, "inter": i, "target": t}, dirs)[2]: log(line)
+    else:
+        _run_pool(p, todo, len(ps), params, workers, progress, t0, log)
     log(f"summary → {reports_dir()/p.study/'summary.html'}")
     execute(TEMPLATES["summary"], reports_dir()/p.study/"summary.ipynb", params, log)
     st = status_table(p)
@@ -118,3 +141,25 @@ def run_study(params_file:str,             # the study's params YAML
     for _, r in st[st.status == "failed"].iterrows(): log(f"  failed: {r.model} · {r.inter} → {r.target} seed {r.seed}: {r.reason}")
     log(f"done in {time.time() - t0:.0f}s: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
     return counts
+
+def _run_pool(p, todo, n_pairs, params, workers, progress, t0, log):
+    "Task pairs in `workers` processes. Encoders are pretrained first, here; pairs go target by target, so pairs running at once rarely wait on one phase-1 encoder."
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    import multiprocessing as mp
+    from .models import encoder_path
+    for m in dict.fromkeys(pair[0] for _, pair, _, _ in todo):
+        log(f"encoder {m} ({time.time() - t0:.0f}s)"); encoder_path(m, p, progress)
+    models, targets = list(dict.fromkeys(pr[0] for _, pr, _, _ in todo)), list(dict.fromkeys(pr[2] for _, pr, _, _ in todo))
+    order = sorted(todo, key=lambda x: (models.index(x[1][0]), targets.index(x[1][2])))  # stable: intermediates keep their order
+    threads = max(1, _cpus() // workers)
+    log(f"{len(order)} task pairs on {workers} workers × {threads} thread{'s' * (threads > 1)}")
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as ex:
+        futs = {ex.submit(_pair_job, TEMPLATES["pair"], str(out), {**params, "model": pr[0], "inter": pr[1], "target": pr[2]}, dirs, threads): (k, pr)
+                for k, pr, out, dirs in order}
+        try:
+            for n, f in enumerate(as_completed(futs), 1):
+                (k, (m, i, t)), (ran, ok, lines) = futs[f], f.result()
+                log(f"[{n}/{len(order)}] {m} · {i} → {t} {'done' if ok else 'failed'} ({time.time() - t0:.0f}s)")
+                for line in lines: log(line)
+        except BaseException:
+            ex.shutdown(wait=True, cancel_futures=True); raise

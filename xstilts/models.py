@@ -7,7 +7,7 @@ from __future__ import annotations
 import os, re, math, time, random, logging
 from dataclasses import dataclass
 from pathlib import Path
-from .core import XStiltsError, did_you_mean, cache_dir, stable_hash, seed_everything, atomic_write_json
+from .core import XStiltsError, did_you_mean, cache_dir, stable_hash, seed_everything, atomic_write_json, file_lock
 
 # %% auto #0
 __all__ = ['TINY_SIZES', 'HUB_ALIASES', 'SPECIALS', 'HEADS', 'ModelSpec', 'known_models', 'parse_model', 'check_model',
@@ -172,12 +172,18 @@ def encoder_path(name:str, p, progress:bool=False) -> str:
     "A path or hub id from which the encoder `name` of study `p` loads (tiny encoders are built and cached here)."
     spec = parse_model(name)
     if spec.kind in ("hub", "path"): return spec.ref
-    import torch
-    from transformers import XLMRobertaForMaskedLM
     key = {"size": spec.ref, "kind": spec.kind, "corpus": corpus_key(p), "vocab": p.pretrain.vocab_size,
            **({"pretrain": p.pretrain.model_dump()} if spec.kind == "tiny" else {"seed": p.pretrain.seed})}
     out = cache_dir()/"encoders"/f"{name}-{stable_hash(key)}"
     if (out/"DONE").exists(): return str(out)
+    with file_lock(out.with_name(out.name + ".lock")):  # parallel workers: one pretrains, the others wait and read it
+        if (out/"DONE").exists(): return str(out)
+        return _pretrain_to(out, key, spec, p, progress)
+
+def _pretrain_to(out, key, spec, p, progress):
+    "Pretrain (or, for `random-*`, initialise) the encoder of `spec` and move it into the cache at `out`."
+    import torch
+    from transformers import XLMRobertaForMaskedLM
     quiet_transformers()
     t0 = time.time()
     corpus = study_corpus(p)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json, os, random, time, traceback, shutil
 from pathlib import Path
 import numpy as np, pandas as pd
-from .core import XStiltsError, RunId, StudyParams, cache_dir, stable_hash, seed_everything, atomic_write_json, data_dir
+from .core import XStiltsError, RunId, StudyParams, cache_dir, stable_hash, seed_everything, atomic_write_json, data_dir, file_lock
 from .tasks import get_task, eval_languages
 from .data import load_examples, parse_spec
 from .models import encoder_path, load_with_head, load_tokenizer, save_encoder, parse_model, quiet_transformers
@@ -181,6 +181,12 @@ def phase1(p:StudyParams, model:str, inter:str, seed:int, progress:bool=False) -
     key = phase1_key(p, model, inter, seed)
     out = cache_dir()/"phase1"/f"{parse_model(model).name.replace('/', '_')}__{inter}__seed={seed}-{stable_hash(key)}"
     if (out/"DONE").exists(): return str(out), json.loads((out/"history.json").read_text())
+    with file_lock(out.with_name(out.name + ".lock")):  # parallel workers: one trains it, the others wait and read it
+        if (out/"DONE").exists(): return str(out), json.loads((out/"history.json").read_text())
+        return _phase1_to(out, p, base, inter, seed, progress)
+
+def _phase1_to(out, p, base, inter, seed, progress):
+    "Train the phase-1 encoder and move it into the cache at `out`."
     if "+" in inter: m, tok, hist = fit_multitask(p, base, inter, seed, progress)
     else: m, tok, hist = fit(p, base, inter, p.train_for(inter, "intermediate").model_copy(update={"selection": "en-dev"} if p.intermediate_train.selection == "target-dev" else {}),
                              seed, progress, ckpt_dir=out.with_name(out.name + ".state"))
