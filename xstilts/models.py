@@ -176,7 +176,7 @@ def encoder_path(name:str, p, progress:bool=False) -> str:
            **({"pretrain": p.pretrain.model_dump()} if spec.kind == "tiny" else {"seed": p.pretrain.seed})}
     out = cache_dir()/"encoders"/f"{name}-{stable_hash(key)}"
     if (out/"DONE").exists(): return str(out)
-    with file_lock(out.with_name(out.name + ".lock")):  # parallel workers: one pretrains, the others wait and read it
+    with file_lock(cache_dir()/"locks"/"encoders"/f"{out.name}.lock"):  # parallel workers: one pretrains, the others wait and read it
         if (out/"DONE").exists(): return str(out)
         return _pretrain_to(out, key, spec, p, progress)
 

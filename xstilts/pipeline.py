@@ -181,7 +181,7 @@ def phase1(p:StudyParams, model:str, inter:str, seed:int, progress:bool=False) -
     key = phase1_key(p, model, inter, seed)
     out = cache_dir()/"phase1"/f"{parse_model(model).name.replace('/', '_')}__{inter}__seed={seed}-{stable_hash(key)}"
     if (out/"DONE").exists(): return str(out), json.loads((out/"history.json").read_text())
-    with file_lock(out.with_name(out.name + ".lock")):  # parallel workers: one trains it, the others wait and read it
+    with file_lock(cache_dir()/"locks"/"phase1"/f"{out.name}.lock"):  # parallel workers: one trains it, the others wait and read it
         if (out/"DONE").exists(): return str(out), json.loads((out/"history.json").read_text())
         return _phase1_to(out, p, base, inter, seed, progress)
 
