@@ -50,8 +50,8 @@ def test_quick_embedded_study(xs_env):
     env2 = dict(xs_env, **{f"XSTILTS_{k}": str(Path(xs_env["XSTILTS_RUNS"]).parent/f"par_{k.lower()}") for k in ("RUNS", "CACHE", "REPORTS")})
     runs2, reports2 = _study(env2, "embedded-quick")
     held = "model=tiny-s__inter=qqp__target=pawsx"
-    from xstilts.core import file_lock
-    with file_lock(reports2/".locks"/f"{held}.lock") as h:
+    from xstilts.results import run_lock
+    with run_lock(reports2/".locks"/held) as h:
         assert h
         r3 = xstilts("run", "params/embedded.yaml", "--quick", "--workers", "2", env=env2)
     assert r3.returncode == 1 and "2 workers" in r3.stdout and "another runner is on it" in r3.stdout, r3.stdout[-3000:] + r3.stderr[-3000:]

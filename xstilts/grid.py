@@ -7,8 +7,8 @@ from __future__ import annotations
 import contextlib, json, os, sys, time
 from pathlib import Path
 import pandas as pd
-from .core import XStiltsError, RunId, StudyParams, load_params, project_root, reports_dir, atomic_path, file_lock
-from .results import run_dir, run_status
+from .core import XStiltsError, RunId, StudyParams, load_params, project_root, reports_dir, atomic_path
+from .results import run_dir, run_status, run_lock
 
 # %% auto #0
 __all__ = ['KERNEL', 'TEMPLATES', 'expand', 'pairs', 'status_table', 'ensure_kernel', 'render_html', 'execute', 'pair_report',
@@ -92,15 +92,14 @@ def pair_report(p:StudyParams, pair:tuple) -> Path:
     return reports_dir()/p.study/f"{r.pair}.ipynb"
 
 # %% ../nbs/13_grid.ipynb #a432e950
-def _pair_job(template:str, out:str, parameters:dict, run_dirs:list, threads:int|None=None) -> tuple[bool, bool, list[str]]:
-    "Run one task pair unless another runner holds it or it is finished: (ran, ok, log lines). Runs in a worker process too."
+def _pair_job(template:str, out:str, parameters:dict, run_dirs:list, threads:int|None=None) -> tuple[bool, list[str]]:
+    "Run one task pair unless another runner holds it or it is finished: (ok, log lines). Runs in a worker process too."
     if threads: os.environ.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))  # read by the kernel's torch
     out, msgs = Path(out), []
-    with file_lock(out.parent/".locks"/f"{out.stem}.lock", blocking=False) as held:  # two runners on one study never run a pair twice
-        if not held: return False, True, [f"  {out.stem}: another runner is on it; left to that runner"]
-        if out.exists() and all(run_status(Path(d)) == "done" for d in run_dirs): return False, True, []
-        ok = execute(template, out, parameters, msgs.append)
-    return True, ok, msgs
+    with run_lock(out.parent/".locks"/out.stem) as held:  # the runs' own lock, per pair: two runners never run a pair twice
+        if not held: return True, [f"  {out.stem}: another runner is on it; left to that runner"]
+        if out.exists() and all(run_status(Path(d)) == "done" for d in run_dirs): return True, []
+        return execute(template, out, parameters, msgs.append), msgs
 
 def _cpus() -> int:
     try: return len(os.sched_getaffinity(0))
@@ -131,9 +130,9 @@ def run_study(params_file:str,             # the study's params YAML
     if workers == 1:
         for k, (m, i, t), out, dirs in todo:
             log(f"[{k}/{len(ps)}] {m} · {i} → {t} ({time.time() - t0:.0f}s)")
-            for line in _pair_job(TEMPLATES["pair"], str(out), {**params, "model": m, "inter": i, "target": t}, dirs)[2]: log(line)
+            for line in _pair_job(TEMPLATES["pair"], str(out), {**params, "model": m, "inter": i, "target": t}, dirs)[1]: log(line)
     else:
-        _run_pool(p, todo, len(ps), params, workers, progress, t0, log)
+        _run_pool(p, todo, params, workers, progress, t0, log)
     log(f"summary → {reports_dir()/p.study/'summary.html'}")
     execute(TEMPLATES["summary"], reports_dir()/p.study/"summary.ipynb", params, log)
     st = status_table(p)
@@ -142,7 +141,7 @@ def run_study(params_file:str,             # the study's params YAML
     log(f"done in {time.time() - t0:.0f}s: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
     return counts
 
-def _run_pool(p, todo, n_pairs, params, workers, progress, t0, log):
+def _run_pool(p, todo, params, workers, progress, t0, log):
     "Task pairs in `workers` processes. Encoders are pretrained first, here; pairs go target by target, so pairs running at once rarely wait on one phase-1 encoder."
     from concurrent.futures import ProcessPoolExecutor, as_completed
     import multiprocessing as mp
@@ -154,11 +153,11 @@ def _run_pool(p, todo, n_pairs, params, workers, progress, t0, log):
     threads = max(1, _cpus() // workers)
     log(f"{len(order)} task pairs on {workers} workers × {threads} thread{'s' * (threads > 1)}")
     with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as ex:
-        futs = {ex.submit(_pair_job, TEMPLATES["pair"], str(out), {**params, "model": pr[0], "inter": pr[1], "target": pr[2]}, dirs, threads): (k, pr)
-                for k, pr, out, dirs in order}
+        futs = {ex.submit(_pair_job, TEMPLATES["pair"], str(out), {**params, "model": pr[0], "inter": pr[1], "target": pr[2]}, dirs, threads): pr
+                for _, pr, out, dirs in order}
         try:
             for n, f in enumerate(as_completed(futs), 1):
-                (k, (m, i, t)), (ran, ok, lines) = futs[f], f.result()
+                (m, i, t), (ok, lines) = futs[f], f.result()
                 log(f"[{n}/{len(order)}] {m} · {i} → {t} {'done' if ok else 'failed'} ({time.time() - t0:.0f}s)")
                 for line in lines: log(line)
         except BaseException:
