@@ -13,8 +13,8 @@ import yaml
 # %% auto #0
 __all__ = ['XStiltsError', 'did_you_mean', 'project_root', 'runs_dir', 'cache_dir', 'reports_dir', 'data_dir', 'atomic_path',
            'atomic_write_text', 'atomic_write_json', 'atomic_write_yaml', 'file_lock', 'stable_hash', 'seed_everything',
-           'RunId', 'parse_run_id', 'TrainParams', 'PretrainParams', 'WorldParams', 'DataSpec', 'SubGrid',
-           'StudyParams', 'parse_params', 'load_params', 'deep_update', 'check_params']
+           'RunId', 'parse_run_id', 'TrainParams', 'PretrainParams', 'WorldParams', 'DataSpec', 'PerturbSpec',
+           'SubGrid', 'StudyParams', 'parse_params', 'load_params', 'deep_update', 'check_params']
 
 # %% ../nbs/00_core.ipynb #e75e14ea
 class XStiltsError(ValueError):
@@ -182,6 +182,31 @@ class DataSpec(_Strict):
     dev: Optional[str] = None                       # 'task:split', or 'holdout' (10% of train, never evaluated)
     eval_split: Optional[str] = None                # split evaluated in every language (default: the study's)
 
+class PerturbSpec(_Strict):
+    "One robustness perturbation evaluated in phase 3 on every language, at one or more strengths (see `perturb`)."
+    name: str                                       # a key of `perturb.PERTURBATIONS`
+    strengths: list[float] = [0.1]                  # shares of words touched, each in (0, 1]
+    targets: Optional[list[str]] = None             # the targets it applies to (None: every target of the study)
+    languages: Optional[list[str]] = None           # code-switching: languages words are switched into (None: every one with a dictionary)
+    per_word: int = Field(4, ge=1)                  # code-switching: translations considered per word and language
+    budget: int = Field(50, ge=2)                   # codeswitch-adv: model queries per example (the clean one included)
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, v):
+        from xstilts.perturb import get_perturbation
+        get_perturbation(v)
+        return v
+
+    @field_validator("strengths")
+    @classmethod
+    def _strengths(cls, v):
+        if not v: raise ValueError("must list at least one strength")
+        bad = [x for x in v if not 0 < x <= 1]
+        if bad: raise ValueError(f"strengths are shares of words touched, in (0, 1]: got {bad}")
+        if len(set(v)) != len(v): raise ValueError(f"has duplicates: {v}")
+        return v
+
 class SubGrid(_Strict):
     "Extra runs beside the main grid (e.g. the never-pretrained control, or a scale axis on one task pair); unset axes are the main grid's."
     models: Optional[list[str]] = None
@@ -211,6 +236,9 @@ class StudyParams(_Strict):
     alpha: float = Field(0.05, gt=0, lt=1)          # significance level
     quick: dict = {}                                # overrides applied by `--quick` (a smoke version; study name gets '-quick')
     also: dict[str, SubGrid] = {}                   # named extra grids run beside the main one (control, scale, …)
+    perturbations: list[PerturbSpec] = []           # robustness: phase 3 also evaluates every language under each of these
+    perturb_seed: int = 0                           # seed of the perturbations (same seed: the same perturbed text)
+    dictionaries: Optional[str] = None              # folder of MUSE bilingual dictionaries (default: $XSTILTS_DATA/muse_dictionaries; the world has its own)
 
     @field_validator("study")
     @classmethod
@@ -242,6 +270,23 @@ class StudyParams(_Strict):
     def all_intermediates(self) -> list[str]:
         "The baseline first, then the listed intermediate tasks."
         return ["none"] + [t for t in self.intermediates if t != "none"]
+
+    @model_validator(mode="after")
+    def _perturbations(self):
+        from xstilts.tasks import get_task
+        from xstilts.perturb import get_perturbation, label
+        seen = set()
+        for i, sp in enumerate(self.perturbations):
+            for t in sp.targets or []: get_task(t)  # unknown task names fail; known targets outside the study (e.g. a --quick subset) are skipped
+            for t in [t for t in (sp.targets or self.targets) if t in self.targets]:
+                if get_task(t).format == "tagging" and not get_perturbation(sp.name).tagging:
+                    raise ValueError(f"perturbations[{i}]: {sp.name} changes word boundaries, so it cannot keep {t}'s tags aligned; "
+                                     f"restrict it with `targets:` to the other targets")
+            for x in sp.strengths:
+                for t in [t for t in (sp.targets or self.targets) if t in self.targets]:
+                    if (label(sp.name, x), t) in seen: raise ValueError(f"perturbations[{i}]: {label(sp.name, x)} is listed twice for {t}")
+                    seen.add((label(sp.name, x), t))
+        return self
 
     @model_validator(mode="after")
     def _subgrids(self):

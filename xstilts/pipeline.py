@@ -14,14 +14,14 @@ from .models import encoder_path, load_with_head, load_tokenizer, save_encoder, 
 from .features import encode_classification, encode_tagging, encode_span, encode_multiple_choice, encode_retrieval
 from .train import train_loop, train_multitask, use_bf16, device
 from .evaluate import (predict_classification, dev_accuracy, predict_tagging, dev_tagging, predict_span, dev_span,
-                              predict_multiple_choice, dev_multiple_choice, embed, nearest, mine_candidates)
+                              predict_multiple_choice, dev_multiple_choice, embed, nearest, mine_candidates, normalize)
 from .metrics import get_metric, METRICS, MLQA_ARTICLES, bucc_threshold, bucc_f1, per_example_columns, COUNT_FIELDS
 from .results import run_dir, run_status, run_lock, write_record, write_failure, environment, check_not_overwriting
 
 # %% auto #0
 __all__ = ['FORMATS', 'TRAINED_FORMATS', 'train_specs', 'dev_spec', 'eval_split', 'english_data', 'FormatOps', 'task_labels',
-           'fit', 'fit_multitask', 'phase1_key', 'phase1', 'evaluate_target', 'evaluate_retrieval', 'run_params',
-           'run_one', 'study_texts']
+           'fit', 'fit_multitask', 'phase1_key', 'phase1', 'evaluate_target', 'study_perturbations',
+           'study_dictionaries', 'pair_similarity', 'evaluate_retrieval', 'run_params', 'run_one', 'study_texts']
 
 # %% ../nbs/11_pipeline.ipynb #b4ca3704
 def _load(p:StudyParams, spec:str, lang:str="en") -> list:
@@ -213,35 +213,116 @@ def _score_columns(per) -> dict:
 
 def _show(v) -> str: return v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
 
-def _frame(rid:RunId, lang:str, ids:list, gold:list, pred:list, per) -> pd.DataFrame:
+def _frame(rid:RunId, lang:str, ids:list, gold:list, pred:list, per, perturbation:str="clean") -> pd.DataFrame:
     return pd.DataFrame({"model": rid.model, "inter": rid.inter, "target": rid.target, "seed": rid.seed, "task": rid.target,
-                         "language": lang, "perturbation": "clean", "example_id": [str(i) for i in ids],
+                         "language": lang, "perturbation": perturbation, "example_id": [str(i) for i in ids],
                          "gold": [_show(g) for g in gold], "prediction": [_show(x) for x in pred], **_score_columns(per)})
 
 def evaluate_target(p:StudyParams, rid:RunId, model, tok, labels:tuple=()) -> tuple[list[dict], pd.DataFrame]:
-    "Zero-shot scores and per-example predictions of `model` on every evaluation language of the target."
+    "Zero-shot scores and per-example predictions of `model` on every evaluation language of the target, clean and under each perturbation."
     task = get_task(rid.target); ops = _ops(task)
     labels = labels or tuple(task.labels or ())
     split = eval_split(p, rid.target); scores, frames = [], []
     ml = min(p.train.max_length, tok.model_max_length or 512)
     for lang in eval_languages(task, p):
         ex = _cap(_load(p, f"{rid.target}:{split}", lang), p.max_eval_examples)
-        feats = ops.encode(ex, tok, labels, ml)
-        pred = ops.predict(model, feats, ex, task, labels, tok.pad_token_id, p.train.precision)
-        gold = [ops.gold(e) for e in ex]
         mname, metric = _metric(task, lang, p)
-        value, per = metric(gold, pred)
-        scores.append({"language": lang, "perturbation": "clean", "metric": mname, "value": value, "n": len(ex), "split": split})
+        def run(examples):
+            pred = ops.predict(model, ops.encode(examples, tok, labels, ml), examples, task, labels, tok.pad_token_id, p.train.precision)
+            gold = [ops.gold(e) for e in examples]
+            return (*metric(gold, pred), gold, pred)
+        value, per, gold, pred = run(ex)
+        script = dominant_script(t for e in ex[:200] for t in _texts(e) if t)
+        scores.append({"language": lang, "perturbation": "clean", "metric": mname, "value": value, "n": len(ex), "split": split, "script": script})
         frames.append(_frame(rid, lang, [e["id"] for e in ex], gold, pred, per))
+        for spec, strength, lab in study_perturbations(p, rid.target):
+            dic = _bound(p, spec, lang) if get_perturbation(spec.name).family == "codeswitch" else None
+            head = {"language": lang, "perturbation": lab, "metric": mname, "split": split, "script": script}
+            if dic is not None and not dic.tables:
+                scores.append({**head, "value": float("nan"), "n": 0, "n_dropped": len(ex), "note": f"no bilingual dictionary from '{lang}'"}); continue
+            extra = {}
+            if spec.name == "codeswitch-adv":
+                q = _attack_query(task, ops, model, tok, labels, ml, p, metric)
+                pex, info = attack(ex, task.format, lang, strength, dic, q, spec.budget, p.perturb_seed, binary=task.format not in ("tagging", "span"))
+                extra = _attack_summary(info)
+            else:
+                pex = [x for x in (perturb_example(e, task.format, spec.name, strength, lang, p.perturb_seed, dic) for e in ex) if x is not None]
+            v, per_, g_, pr_ = run(pex) if pex else (float("nan"), np.zeros(0), [], [])
+            scores.append({**head, "value": v, "n": len(pex), "n_dropped": len(ex) - len(pex), **extra})
+            if pex: frames.append(_frame(rid, lang, [e["id"] for e in pex], g_, pr_, per_, lab))
     return scores, pd.concat(frames, ignore_index=True)
+
+# %% ../nbs/11_pipeline.ipynb #9edc8f60
+from .perturb import (perturb_example, attack, get_perturbation, label as perturbation_label, dominant_script,
+                             world_dictionaries, muse_dictionaries)
+
+def study_perturbations(p:StudyParams, target:str) -> list[tuple]:
+    "(spec, strength, record label) of every perturbation a study evaluates on `target`."
+    return [(sp, x, perturbation_label(sp.name, x)) for sp in p.perturbations if sp.targets is None or target in sp.targets for x in sp.strengths]
+
+_DICTS = {}
+def study_dictionaries(p:StudyParams):
+    "The study's bilingual dictionaries: the world's own, or MUSE files (`dictionaries`, default $XSTILTS_DATA/muse_dictionaries)."
+    key = ("world", p.world.seed) if p.source == "embedded" else ("muse", str(Path(p.dictionaries).expanduser() if p.dictionaries else data_dir()/"muse_dictionaries"))
+    if key not in _DICTS: _DICTS[key] = world_dictionaries(p.world.seed) if key[0] == "world" else muse_dictionaries(key[1])
+    return _DICTS[key]
+
+def _bound(p:StudyParams, spec, lang:str):
+    D = study_dictionaries(p)
+    return D.bind(lang, spec.languages or [l for l in D.languages() if l != lang], spec.per_word)
+
+def _attack_summary(info:pd.DataFrame) -> dict:
+    att = info[info.attacked]
+    return {"n_attacked": int(len(att)), "attack_success_rate": float(att.success.mean()) if len(att) else float("nan"),
+            "mean_queries": float(att.queries.mean()) if len(att) else float("nan"), "mean_switched": float(att.switched.mean()) if len(att) else float("nan")}
+
+def _class_logits(model, feats, pad_id, precision, fmt) -> np.ndarray:
+    "Logits [n, n_labels or n_choices] of classification or multiple-choice features, in order."
+    import torch
+    from xstilts.evaluate import _outputs
+    out = [None] * len(feats); groups = {}
+    for i, f in enumerate(feats): groups.setdefault(len(f["input_ids"]) if fmt == "multiple-choice" else 0, []).append(i)
+    with torch.inference_mode():
+        for members in groups.values():
+            for idx, o, _ in _outputs(model, [feats[i] for i in members], pad_id, 64, precision, fmt):
+                for row, i in enumerate(idx): out[members[i]] = o.logits[row].float().cpu().numpy()
+    return np.stack(out) if out else np.zeros((0, 0))
+
+def _attack_query(task, ops, model, tok, labels, ml, p, metric):
+    "The attack's query: examples -> (loss, per-example score) under the fine-tuned model."
+    fmt = "multiple-choice" if task.format == "multiple-choice" else "classification" if task.format in ("classification", "pair-classification") else task.format
+    if fmt in ("classification", "multiple-choice"):
+        def q(ex):
+            feats = ops.encode(ex, tok, labels, ml); gold = np.array([f["labels"] for f in feats])
+            lg = _class_logits(model, feats, tok.pad_token_id, p.train.precision, fmt)
+            lp = lg - np.logaddexp.reduce(lg, axis=1, keepdims=True)
+            return -lp[np.arange(len(gold)), gold], (lg.argmax(1) == gold).astype(float)
+        return q
+    def q(ex):
+        pred = ops.predict(model, ops.encode(ex, tok, labels, ml), ex, task, labels, tok.pad_token_id, p.train.precision)
+        gold = [ops.gold(e) for e in ex]
+        if fmt == "tagging": s = np.array([np.mean([a == b for a, b in zip(g, r)]) if g else 1.0 for g, r in zip(gold, pred)])
+        else: s = np.asarray(per_example_columns(metric(gold, pred)[1])["score"], dtype=float)
+        return 1 - s, s
+    return q
 
 # %% ../nbs/11_pipeline.ipynb #0073f6e1
 def _embed(model, tok, items:list[dict], layer:int, p:StudyParams):
     return embed(model, encode_retrieval(items, tok, min(p.train.max_length, tok.model_max_length or 512)), tok.pad_token_id, layer=layer, precision=p.train.precision)
 
-def _retrieval_eval(task, d:dict, model, tok, layer:int, p:StudyParams, threshold=None):
-    "(gold, prediction, per-example records, metric value, ids) of one retrieval set at one layer."
-    x, y = _embed(model, tok, d["src"], layer, p), _embed(model, tok, d["tgt"], layer, p)
+def pair_similarity(x, y, d:dict) -> float:
+    "Mean cosine similarity of the gold translation pairs of a retrieval set (rows of x: `src`, of y: `tgt`)."
+    si, ti = {s["id"]: i for i, s in enumerate(d["src"])}, {t["id"]: i for i, t in enumerate(d["tgt"])}
+    pairs = [(si[a], ti[b]) for a, b in d["gold"] if a in si and b in ti]
+    if not pairs: return float("nan")
+    a, b = normalize(x[[i for i, _ in pairs]]), normalize(y[[j for _, j in pairs]])
+    return float((a * b).sum(1).mean())
+
+def _retrieval_eval(task, d:dict, model, tok, layer:int, p:StudyParams, threshold=None, y=None):
+    "(gold, prediction, per-example records, metric value, ids, threshold, mean similarity of gold pairs) of one retrieval set at one layer."
+    x = _embed(model, tok, d["src"], layer, p)
+    y = _embed(model, tok, d["tgt"], layer, p) if y is None else y
+    sim = pair_similarity(x, y, d)
     sid, tid = [s["id"] for s in d["src"]], [t["id"] for t in d["tgt"]]
     if task.metric == "bucc-f1":
         cands = mine_candidates(x, y, sid, tid)
@@ -252,13 +333,23 @@ def _retrieval_eval(task, d:dict, model, tok, layer:int, p:StudyParams, threshol
             if sc >= th and sc > best.get(s_, (None, -np.inf))[1]: best[s_] = (t_, sc)
         gmap = {}
         for s_, t_ in d["gold"]: gmap.setdefault(s_, []).append(t_)
-        return [gmap.get(s_, []) for s_ in sid], [best[s_][0] if s_ in best else "" for s_ in sid], per, value, sid, th
+        return [gmap.get(s_, []) for s_ in sid], [best[s_][0] if s_ in best else "" for s_ in sid], per, value, sid, th, sim
     # Tatoeba as XTREME scores it: from each English sentence to its nearest non-English sentence
     gold_of = {t_: s_ for s_, t_ in d["gold"]}
     nn = nearest(y, x)
     pred = [sid[j] for j in nn]; gold = [gold_of.get(t_, "") for t_ in tid]
     value, per = get_metric(task.metric)(gold, pred)
-    return gold, pred, per, value, tid, None
+    return gold, pred, per, value, tid, None, sim
+
+def _retrieval_query(model, tok, layer, p, d, y):
+    "The attack's query on retrieval: sentences -> (minus the cosine to their gold translation, 1 if that translation is their nearest)."
+    ti = {t["id"]: i for i, t in enumerate(d["tgt"])}; gold = {a: ti[b] for a, b in d["gold"] if b in ti}
+    yn = normalize(y)
+    def q(items):
+        x = normalize(_embed(model, tok, items, layer, p)); g = np.array([gold[s["id"]] for s in items])
+        sims = x @ yn.T
+        return -sims[np.arange(len(g)), g], (sims.argmax(1) == g).astype(float)
+    return q
 
 def evaluate_retrieval(p:StudyParams, rid:RunId, enc_path:str) -> tuple[list[dict], pd.DataFrame, dict]:
     "Retrieval scores of the phase-1 encoder for every language, with the layer chosen on dev (sweep recorded)."
@@ -283,10 +374,28 @@ def evaluate_retrieval(p:StudyParams, rid:RunId, enc_path:str) -> tuple[list[dic
         if task.metric == "bucc-f1":
             if not dev: raise XStiltsError(f"{rid.target}: BUCC needs a dev split to choose the threshold on; none for '{lang}'")
             th = _retrieval_eval(task, dev[lang], model, tok, layer, p)[5]
-        gold, pred, per, value, ids, _ = _retrieval_eval(task, d, model, tok, layer, p, threshold=th)
-        scores.append({"language": lang, "perturbation": "clean", "metric": task.metric, "value": value, "n": len(ids), "split": split,
-                       "layer": layer, **({"threshold": th} if th is not None else {})})
+        y = _embed(model, tok, d["tgt"], layer, p)
+        gold, pred, per, value, ids, _, sim = _retrieval_eval(task, d, model, tok, layer, p, threshold=th, y=y)
+        script = dominant_script(s["text"] for s in d["src"][:200])
+        head = {"language": lang, "metric": task.metric, "split": split, "script": script, "layer": layer, **({"threshold": th} if th is not None else {})}
+        scores.append({**head, "perturbation": "clean", "value": value, "n": len(ids), "pair_similarity": sim})
         frames.append(_frame(rid, lang, ids, gold, pred, per))
+        for spec, strength, lab in study_perturbations(p, rid.target):  # one side (the non-English sentences) perturbed
+            dic = _bound(p, spec, lang) if get_perturbation(spec.name).family == "codeswitch" else None
+            if dic is not None and not dic.tables:
+                scores.append({**head, "perturbation": lab, "value": float("nan"), "n": 0, "note": f"no bilingual dictionary from '{lang}'"}); continue
+            extra = {}
+            if spec.name == "codeswitch-adv":
+                paired = {a for a, _ in d["gold"]}
+                src, info = attack([s_ for s_ in d["src"] if s_["id"] in paired], "sentence", lang, strength, dic,
+                                   _retrieval_query(model, tok, layer, p, d, y), spec.budget, p.perturb_seed)
+                new = {s_["id"]: s_ for s_ in src}
+                pd_ = {**d, "src": [new.get(s_["id"], s_) for s_ in d["src"]]}
+                extra = _attack_summary(info)
+            else: pd_ = perturb_example(d, "retrieval", spec.name, strength, lang, p.perturb_seed, dic)
+            g_, pr_, per_, v, ids_, _, sim_ = _retrieval_eval(task, pd_, model, tok, layer, p, threshold=th, y=y)
+            scores.append({**head, "perturbation": lab, "value": v, "n": len(ids_), "n_dropped": 0, "pair_similarity": sim_, **extra})
+            frames.append(_frame(rid, lang, ids_, g_, pr_, per_, lab))
     return scores, pd.concat(frames, ignore_index=True), {"layer": layer, "layer_sweep_dev": sweep, "pooling": "mean"}
 
 def run_params(p:StudyParams, rid:RunId) -> dict:
@@ -300,6 +409,12 @@ def run_params(p:StudyParams, rid:RunId) -> dict:
     if rid.inter != "none": d["intermediate_train"] = p.intermediate_train.model_dump()
     if spec.kind in ("tiny", "random"): d["pretrain"] = p.pretrain.model_dump()
     if p.source == "embedded": d["world"] = p.world.model_dump()
+    pert = study_perturbations(p, rid.target)
+    if pert:  # only when there are some, so records of studies without perturbations keep their params
+        d["perturbations"] = [dict(spec.model_dump(exclude={"strengths", "targets"}), strength=x, label=lab) for spec, x, lab in pert]
+        d["perturb_seed"] = p.perturb_seed
+        if any(get_perturbation(s.name).family == "codeswitch" for s, _, _ in pert) and p.source != "embedded":
+            d["dictionaries"] = str(Path(p.dictionaries).expanduser() if p.dictionaries else data_dir(required=False) / "muse_dictionaries")
     return json.loads(json.dumps(d))
 
 def run_one(p:StudyParams, rid:RunId, progress:bool=False, raise_errors:bool=False) -> str:

@@ -12,7 +12,8 @@ from .stats import compare_to_baseline, paired_bootstrap, correct
 
 # %% auto #0
 __all__ = ['score_table', 'fmt_delta', 'transfer_table', 'transfer_matrix', 'transfer_heatmap', 'language_facts',
-           'language_table', 'control_table', 'provenance', 'methods_text']
+           'language_table', 'control_table', 'robustness_summary', 'robustness_tests', 'robustness_curves',
+           'provenance', 'methods_text']
 
 # %% ../nbs/12_report.ipynb #b440eb3c
 def score_table(metrics:pd.DataFrame) -> pd.DataFrame:
@@ -32,18 +33,18 @@ def transfer_table(preds:pd.DataFrame, p:StudyParams) -> pd.DataFrame:
     if preds.empty or (preds.inter != "none").sum() == 0: return pd.DataFrame()
     return compare_to_baseline(preds, n=p.bootstrap, alpha=p.alpha, seed=0)
 
-def transfer_matrix(tt:pd.DataFrame, language:str="avg-zero-shot") -> pd.DataFrame:
-    "Intermediate × target matrix of formatted deltas for one language row (default: the zero-shot average)."
-    t = tt[tt.language == language]
+def transfer_matrix(tt:pd.DataFrame, language:str="avg-zero-shot", perturbation:str="clean") -> pd.DataFrame:
+    "Intermediate × target matrix of formatted deltas for one language row (default: the zero-shot average) on clean (or perturbed) inputs."
+    t = tt[(tt.language == language) & (tt.perturbation == perturbation)]
     if t.empty: return pd.DataFrame()
     return t.assign(cell=t.apply(fmt_delta, axis=1)).pivot_table(index=["model", "inter"], columns="target", values="cell", aggfunc="first")
 
 # %% ../nbs/12_report.ipynb #4960adc2
-def transfer_heatmap(tt:pd.DataFrame, language:str="avg-zero-shot", title:str|None=None):
+def transfer_heatmap(tt:pd.DataFrame, language:str="avg-zero-shot", title:str|None=None, perturbation:str="clean"):
     "Intermediate × target heatmap of Δ (points) vs no intermediate; returns the matplotlib figure."
     import matplotlib.pyplot as plt
     from matplotlib.colors import TwoSlopeNorm
-    t = tt[tt.language == language]
+    t = tt[(tt.language == language) & (tt.perturbation == perturbation)]
     d = t.pivot_table(index="inter", columns="target", values="delta", aggfunc="mean") * 100
     s = t.pivot_table(index="inter", columns="target", values="significant", aggfunc="max")
     lim = max(1e-6, float(np.nanmax(np.abs(d.values)))) if d.size else 1
@@ -95,6 +96,42 @@ def control_table(preds:pd.DataFrame, p:StudyParams, inter:str="none") -> pd.Dat
     t["p_holm"] = correct(t.p.to_numpy(), "holm"); t["significant"] = t.p_holm < p.alpha
     t["Δ [CI]"] = t.apply(fmt_delta, axis=1)
     return t
+
+# %% ../nbs/12_report.ipynb #9ff5020c
+def robustness_summary(metrics:pd.DataFrame, p:StudyParams, by:str="resource") -> pd.DataFrame:
+    "Clean, perturbed and drop (×100) per model × target × intermediate × perturbation × `by` ('resource' or 'script'), over zero-shot languages."
+    from xstilts.perturb import robustness_table
+    rt = robustness_table(metrics, p.source)
+    if rt.empty: return rt
+    rt = rt[rt.language != "en"]
+    if rt.empty or by not in rt: return pd.DataFrame()
+    cols = [c for c in ("clean", "perturbed", "drop", "rel_drop", "attack_success_rate", "mean_queries") if c in rt]
+    return rt.groupby(["model", "target", "inter", "name", "strength", by])[cols].mean().round(3)
+
+def robustness_tests(preds:pd.DataFrame, p:StudyParams) -> pd.DataFrame:
+    "Does each intermediate task change the drop under each perturbation? Paired bootstrap of per-example drops vs the baseline."
+    from xstilts.perturb import drop_scores
+    if preds.empty or (preds.perturbation != "clean").sum() == 0 or (preds.inter != "none").sum() == 0: return pd.DataFrame()
+    return compare_to_baseline(drop_scores(preds), n=p.bootstrap, alpha=p.alpha, seed=0).rename(
+        columns={"base": "base drop", "score": "inter drop", "delta": "Δ drop"})
+
+def robustness_curves(metrics:pd.DataFrame, p:StudyParams, title:str|None=None):
+    "Zero-shot score (mean over non-English languages, ×100) against perturbation strength, one line per intermediate task; one panel per target × perturbation."
+    import matplotlib.pyplot as plt
+    from xstilts.perturb import robustness_table
+    rt = robustness_table(metrics, p.source)
+    if rt.empty: return None
+    rt = rt[rt.language != "en"]
+    panels = sorted({(t, n) for t, n in zip(rt.target, rt.name)})
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 2.8), squeeze=False)
+    for ax, (t, n) in zip(axes[0], panels):
+        d = rt[(rt.target == t) & (rt.name == n)]
+        for inter, g in d.groupby("inter"):
+            c = g.groupby("strength")[["clean", "perturbed"]].mean()
+            ax.plot([0, *c.index], [c["clean"].mean(), *c["perturbed"]], marker="o", label=inter)
+        ax.set_title(f"{t}: {n}", fontsize=9); ax.set_xlabel("strength"); ax.set_ylabel("zero-shot ×100")
+    axes[0][0].legend(fontsize=8); fig.suptitle(title or "Robustness curves"); fig.tight_layout()
+    return fig
 
 # %% ../nbs/12_report.ipynb #ab8a3b8d
 def provenance(study:str) -> pd.DataFrame:
