@@ -26,14 +26,15 @@ def test_quick_embedded_study(xs_env):
     m = json.loads((d/"metrics.json").read_text())
     langs = prm["languages"]
     assert langs[0] == "en" and len(langs) >= 4 and set(preds.language) == set(langs)
-    for s in m["scores"]:  # metrics.json agrees with an independent recount from the predictions
-        sub = preds[preds.language == s["language"]]
+    assert {s["perturbation"] for s in m["scores"]} == {"clean", "typo-keyboard@0.2", "codeswitch@0.3"} == set(preds.perturbation)
+    for s in m["scores"]:  # metrics.json agrees with an independent recount from the predictions, clean and perturbed
+        sub = preds[(preds.language == s["language"]) & (preds.perturbation == s["perturbation"])]
         assert s["value"] == pytest.approx((sub.gold == sub.prediction).mean()) and s["n"] == len(sub) == p["quick"]["world"]["n_test"]
     assert m["phase1"]["data"]["train"] == ["mnli:train"] and m["phase1"]["selected_step"] >= 1
     assert json.loads((d/"env.json").read_text())["seed"] == 1
     # reports: every task pair and the summary, executed and rendered
     html = (reports/"summary.html").read_text()
-    assert "data:image/png;base64" in html and "avg-zero-shot" in html and "Holm" in html
+    assert "data:image/png;base64" in html and "avg-zero-shot" in html and "Holm" in html and "Does intermediate training change robustness" in html and "codeswitch@0.3" in html
     nb = json.loads((reports/"summary.ipynb").read_text())
     assert not [o for c in nb["cells"] for o in c.get("outputs", []) if o["output_type"] == "error"]
     pairs = sorted(reports.glob("model=*.ipynb"))

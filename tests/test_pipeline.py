@@ -115,3 +115,13 @@ def test_sigkill_mid_training_resumes_to_identical_results(xs_env, tmp_path):
     assert m["phase2"]["losses"] == m_ref["phase2"]["losses"] and m["phase1"]["losses"] == m_ref["phase1"]["losses"]
     pd.testing.assert_frame_equal(pd.read_parquet(d/"predictions.parquet"), pd.read_parquet(d_ref/"predictions.parquet"))
     assert not (d/".train-state"/"train_state.pt").exists() and not (d/"LOCK").exists()
+
+def test_qa_head_on_an_encoder_saved_after_nli(tmp_path, local_encoder):
+    "A phase-1 encoder saved from a 3-way NLI model still gets a 2-output (start, end) QA head."
+    from transformers import AutoConfig
+    from xstilts.models import load_with_head
+    nli = load_with_head(str(local_encoder), "classification", 3)
+    assert nli.config.num_labels == 3
+    nli.save_pretrained(tmp_path/"after-nli")
+    qa = load_with_head(str(tmp_path/"after-nli"), "span")
+    assert qa.qa_outputs.out_features == 2 and AutoConfig.from_pretrained(tmp_path/"after-nli").num_labels == 3

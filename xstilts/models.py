@@ -222,6 +222,7 @@ def load_with_head(path:str, fmt:str, num_labels:int|None=None):
     quiet_transformers()
     if fmt not in HEADS: raise XStiltsError(f"Unknown task format '{fmt}'." + did_you_mean(fmt, HEADS))
     cls = getattr(transformers, HEADS[fmt])
+    if fmt == "span": num_labels = 2  # start and end, whatever head the encoder was saved with (e.g. a 3-way NLI phase 1)
     kw = {"num_labels": num_labels} if num_labels else {}
     try: return cls.from_pretrained(path, **kw)
     except OSError as e: raise XStiltsError(f"Cannot load model from '{path}': {str(e).splitlines()[0]}") from None
