@@ -106,7 +106,9 @@ def robustness_summary(metrics:pd.DataFrame, p:StudyParams, by:str="resource") -
     rt = rt[rt.language != "en"]
     if rt.empty or by not in rt: return pd.DataFrame()
     cols = [c for c in ("clean", "perturbed", "drop", "rel_drop", "attack_success_rate", "mean_queries") if c in rt]
-    return rt.groupby(["model", "target", "inter", "name", "strength", by])[cols].mean().round(3)
+    t = rt.groupby(["model", "target", "inter", "name", "strength", by])[cols].mean()
+    t["rel_drop"] = t["drop"] / t["clean"].where(t["clean"] > 0)  # of the group's means, not a mean of per-language ratios
+    return t.round(3)
 
 def robustness_tests(preds:pd.DataFrame, p:StudyParams) -> pd.DataFrame:
     "Does each intermediate task change the drop under each perturbation? Paired bootstrap of per-example drops vs the baseline."
