@@ -273,13 +273,13 @@ class StudyParams(_Strict):
 
     @model_validator(mode="after")
     def _perturbations(self):
-        from xstilts.tasks import get_task
+        from xstilts.tasks import get_task, TASKS
         from xstilts.perturb import get_perturbation, label
         seen = set()
         for i, sp in enumerate(self.perturbations):
             for t in sp.targets or []: get_task(t)  # unknown task names fail; known targets outside the study (e.g. a --quick subset) are skipped
-            for t in [t for t in (sp.targets or self.targets) if t in self.targets]:
-                if get_task(t).format == "tagging" and not get_perturbation(sp.name).tagging:
+            for t in [t for t in (sp.targets or self.targets) if t in self.targets and t in TASKS]:  # unknown study targets: reported by check_study_tasks
+                if TASKS[t].format == "tagging" and not get_perturbation(sp.name).tagging:
                     raise ValueError(f"perturbations[{i}]: {sp.name} changes word boundaries, so it cannot keep {t}'s tags aligned; "
                                      f"restrict it with `targets:` to the other targets")
             for x in sp.strengths:

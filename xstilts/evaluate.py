@@ -10,9 +10,9 @@ from .features import collate, sorted_batches, feature_length
 from .train import autocast, device
 
 # %% auto #0
-__all__ = ['POOLING', 'SCORING', 'predict_classification', 'dev_accuracy', 'predict_tagging', 'dev_tagging', 'qa_logits',
-           'best_spans', 'predict_span', 'dev_span', 'predict_multiple_choice', 'dev_multiple_choice', 'embed',
-           'normalize', 'cosine_scores', 'knn', 'margin_scores', 'nearest', 'rank', 'mine_candidates']
+__all__ = ['POOLING', 'SCORING', 'class_logits', 'predict_classification', 'dev_accuracy', 'predict_tagging', 'dev_tagging',
+           'qa_logits', 'best_spans', 'predict_span', 'dev_span', 'predict_multiple_choice', 'dev_multiple_choice',
+           'embed', 'normalize', 'cosine_scores', 'knn', 'margin_scores', 'nearest', 'rank', 'mine_candidates']
 
 # %% ../nbs/08_evaluate.ipynb #d9f2ec65
 def _outputs(model, feats:list[dict], pad_id:int, batch_size:int, precision:str, fmt:str|None=None, **kw):
@@ -25,16 +25,27 @@ def _outputs(model, feats:list[dict], pad_id:int, batch_size:int, precision:str,
             yield idx, model(**{k: b[k].to(dev_) for k in keep}, **kw), b["attention_mask"]
 
 @torch.inference_mode()
+def class_logits(model,                 # a sequence-classification or multiple-choice model
+                 feats:list[dict],      # features with `input_ids` ([n_choices][len] for multiple choice)
+                 pad_id:int,            # the tokenizer's padding id
+                 fmt:str="classification", # 'classification' | 'multiple-choice'
+                 batch_size:int=128,    # examples per forward pass
+                 precision:str="auto"): # 'auto' | 'bf16' | 'fp32'
+    "One logit vector per feature (float32, length n_labels or n_choices) in the original order; multiple-choice batches hold one choice count each."
+    out = [None] * len(feats); groups = {}
+    for i, f in enumerate(feats): groups.setdefault(len(f["input_ids"]) if fmt == "multiple-choice" else 0, []).append(i)
+    for members in groups.values():
+        for idx, o, _ in _outputs(model, [feats[i] for i in members], pad_id, batch_size, precision, fmt):
+            for row, i in enumerate(idx): out[members[i]] = o.logits[row].float().cpu().numpy()
+    return out
+
 def predict_classification(model,                 # a sequence-classification model
                            feats:list[dict],      # features with `input_ids`
                            pad_id:int,            # the tokenizer's padding id
                            batch_size:int=128,    # examples per forward pass
                            precision:str="auto"): # 'auto' | 'bf16' | 'fp32'
     "Predicted label indices for `feats`, in their original order."
-    out = np.empty(len(feats), dtype=np.int64)
-    for idx, o, _ in _outputs(model, feats, pad_id, batch_size, precision, "classification"):
-        out[idx] = o.logits.float().argmax(-1).cpu().numpy()
-    return out
+    return np.array([l.argmax() for l in class_logits(model, feats, pad_id, "classification", batch_size, precision)], dtype=np.int64)
 
 # %% ../nbs/08_evaluate.ipynb #a1c45c61
 def dev_accuracy(feats:list[dict], pad_id:int, precision:str="auto"):
@@ -123,21 +134,13 @@ def dev_span(feats:list[dict], examples:list[dict], pad_id:int, version_2:bool=F
     return lambda model: squad(gold, predict_span(model, feats, examples, pad_id, version_2=version_2, precision=precision))[0]
 
 # %% ../nbs/08_evaluate.ipynb #1d144198
-@torch.inference_mode()
 def predict_multiple_choice(model,                 # a multiple-choice model
                             feats:list[dict],      # features from `encode_multiple_choice`
                             pad_id:int,            # the tokenizer's padding id
                             batch_size:int=32,     # examples per forward pass
                             precision:str="auto"): # 'auto' | 'bf16' | 'fp32'
     "Index of the highest-scoring choice per example, in the original order."
-    out = np.empty(len(feats), dtype=np.int64)
-    groups = {}
-    for i, f in enumerate(feats): groups.setdefault(len(f["input_ids"]), []).append(i)  # batches need one choice count
-    for members in groups.values():
-        sub = [feats[i] for i in members]
-        for idx, o, _ in _outputs(model, sub, pad_id, batch_size, precision, "multiple-choice"):
-            out[np.asarray(members)[idx]] = o.logits.float().argmax(-1).cpu().numpy()
-    return out
+    return np.array([l.argmax() for l in class_logits(model, feats, pad_id, "multiple-choice", batch_size, precision)], dtype=np.int64)
 
 def dev_multiple_choice(feats:list[dict], pad_id:int, precision:str="auto"):
     "A callable scoring a multiple-choice model's accuracy on `feats` (for checkpoint selection)."

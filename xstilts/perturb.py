@@ -15,7 +15,7 @@ from .core import XStiltsError, did_you_mean
 __all__ = ['PERTURBATIONS', 'UNSEGMENTED', 'LAYOUTS', 'LANGUAGE_LAYOUTS', 'SCRIPT_LAYOUTS', 'CC100_GIB', 'RESOURCE_BINS',
            'Perturbation', 'get_perturbation', 'label', 'parse_label', 'graphemes', 'char_script', 'dominant_script',
            'alphabet', 'neighbours', 'Words', 'read_muse', 'write_muse', 'Dictionaries', 'BoundDictionary',
-           'muse_dictionaries', 'world_dictionaries', 'perturb_example', 'fields', 'attack', 'resource_level',
+           'muse_dictionaries', 'world_dictionaries', 'fields', 'perturb_example', 'attack', 'resource_level',
            'robustness_table', 'drop_scores']
 
 # %% ../nbs/16_perturb.ipynb #787f3bc5
@@ -198,7 +198,7 @@ def _core(w:str) -> tuple[str, str, str]:
     m = regex.fullmatch(r"(\p{P}*)(.*?)(\p{P}*)", w, flags=regex.S)
     return m.group(1), m.group(2), m.group(3)
 
-def _char_op(name:str, w:str, lang:str, rng:random.Random, tagging:bool) -> str|None:
+def _char_op(name:str, w:str, lang:str, rng:random.Random) -> str|None:
     "Word `w` after one character-level typo `name`; None when the word cannot take it."
     gs = graphemes(w); letters = [i for i, g in enumerate(gs) if char_script(unicodedata.normalize("NFD", g)[0])]
     if name == "typo-keyboard":
@@ -244,7 +244,7 @@ def _perturb_words(W:Words, name:str, strength:float, lang:str, rng:random.Rando
         order = cand[:]; rng.shuffle(order)
         for i in order:
             if done >= k: break
-            new = _char_op(name, W.parts[i], lang, rng, tagging)
+            new = _char_op(name, W.parts[i], lang, rng)
             if new is not None and new != W.parts[i]: W.parts[i] = new; done += 1
         return W, done
     if name == "whitespace":
@@ -282,10 +282,10 @@ def _perturb_words(W:Words, name:str, strength:float, lang:str, rng:random.Rando
                 W.parts.insert(i + 1, W.parts[i]); W.src.insert(i + 1, W.src[i]); W.seps.insert(i + 1, " " if W.seps[i + 1] else "")
             return W, len(rep)
     if name == "codeswitch":
-        cand = [i for i in free if dictionary.options(W.parts[i], tagging)]
-        k = _k(strength, len(free), rng); pick = rng.sample(cand, min(k, len(cand)))
+        options = {i: o for i in free if (o := dictionary.options(W.parts[i], tagging))}
+        k = _k(strength, len(free), rng); pick = rng.sample(list(options), min(k, len(options)))
         for i in pick:
-            opts = dictionary.options(W.parts[i], tagging)
+            opts = options[i]
             by_lang = sorted({l for l, _ in opts}); l = rng.choice(by_lang)
             W.parts[i] = rng.choice([t for ll, t in opts if ll == l])
         return W, len(pick)
@@ -322,7 +322,7 @@ def _invert(d:dict) -> dict:
 class Dictionaries:
     "Translations between languages, from direct, inverted or English-pivot dictionaries."
     def __init__(self, pairs:dict[tuple[str, str], dict], per_word:int=4):
-        self.pairs, self.per_word, self._memo = pairs, per_word, {}  # kept as given: lazy mappings read on first use
+        self.pairs, self.per_word, self._memo, self._bound = pairs, per_word, {}, {}  # pairs kept as given: lazy mappings read on first use
 
     def languages(self) -> list[str]:
         return sorted({l for p in self.pairs for l in p})
@@ -345,8 +345,11 @@ class Dictionaries:
 
     def bind(self, src:str, targets:list[str], per_word:int|None=None) -> "BoundDictionary":
         "The translations of `src` words into each of `targets` (at most `per_word` per word and language)."
-        tabs = {t: self.table(src, t) for t in targets if t != src}
-        return BoundDictionary({t: d for t, d in tabs.items() if d}, per_word or self.per_word)
+        key = (src, tuple(targets), per_word or self.per_word)
+        if key not in self._bound:
+            tabs = {t: self.table(src, t) for t in targets if t != src}
+            self._bound[key] = BoundDictionary({t: d for t, d in tabs.items() if d}, key[2])
+        return self._bound[key]
 
 class BoundDictionary:
     "Translations from one language into several: the candidates of each word."
@@ -375,36 +378,27 @@ def muse_dictionaries(folder, per_word:int=4) -> Dictionaries:
         stem = f.stem
         a, _, b = stem.partition("-") if "-" in stem else ("en", "", stem)
         b = {"jp": "ja"}.get(b, b)
-        if regex.fullmatch(r"[a-z]{2,3}", a) and regex.fullmatch(r"[a-z]{2,3}", b): pairs.add((a, b), f)
+        if regex.fullmatch(r"[a-z]{2,3}", a) and regex.fullmatch(r"[a-z]{2,3}", b): pairs.add((a, b), functools.partial(read_muse, f))
     if not pairs: raise XStiltsError(f"No MUSE dictionaries (<xx>.txt or <src>-<tgt>.txt) in {folder}")
     return Dictionaries(pairs, per_word)
 
 class _LazyPairs(dict):
-    "Language pair -> dictionary, read from its file on first use."
-    def add(self, key, path): super().__setitem__(key, path)
+    "Language pair -> dictionary, built by its loader (a file read, a lexicon walk) on first use."
+    def add(self, key, load): super().__setitem__(key, load)
     def __getitem__(self, key):
         v = super().__getitem__(key)
-        if isinstance(v, Path): v = read_muse(v); super().__setitem__(key, v)
+        if callable(v): v = v(); super().__setitem__(key, v)
         return v
     def get(self, key, default=None): return self[key] if key in self else default
 
 def world_dictionaries(seed:int=0, per_word:int=4) -> Dictionaries:
     "The embedded world's bilingual dictionaries: every word form of every language, with its forms in each other language."
     from xstilts.world import world_languages
-    return Dictionaries(_WorldPairs(seed), per_word)
-
-class _WorldPairs(dict):
-    "Every ordered pair of world languages, built from the lexicons on first use."
-    def __init__(self, seed):
-        from xstilts.world import world_languages
-        super().__init__(); self.seed, self.langs = seed, world_languages()
-        for a in self.langs:
-            for b in self.langs:
-                if a != b: super().__setitem__((a, b), None)
-    def __getitem__(self, key):
-        if super().__getitem__(key) is None: super().__setitem__(key, _world_table(*key, self.seed))
-        return super().__getitem__(key)
-    def get(self, key, default=None): return self[key] if key in self else default
+    pairs = _LazyPairs()
+    for a in world_languages():
+        for b in world_languages():
+            if a != b: pairs.add((a, b), functools.partial(_world_table, a, b, seed))
+    return Dictionaries(pairs, per_word)
 
 def _world_table(a:str, b:str, seed:int) -> dict[str, list[str]]:
     from xstilts.world import _forms
@@ -452,6 +446,28 @@ def _reanchor(W:Words, text:str, starts, texts):
         out_s.append(ns); out_t.append(new_text[ns:ne])
     return out_s, out_t
 
+def fields(e:dict, fmt:str) -> list:
+    "The keys of the perturbable texts of an example (a key is a field name, or (field, index) for choices)."
+    fmt = "classification" if fmt == "pair-classification" else fmt
+    if fmt == "classification": return [f for f in ("text_a", "text_b") if e.get(f)]
+    if fmt == "tagging": return ["tokens"]
+    if fmt == "span": return ["question", "context"]
+    if fmt == "multiple-choice":
+        return [f for f in ("context",) if e.get(f)] + (["question"] if e.get("question") and e["question"] not in ("cause", "effect") else []) \
+               + [("choices", i) for i in range(len(e["choices"]))]
+    if fmt == "sentence": return ["text"]
+    raise XStiltsError(f"No perturbation rules for format '{fmt}'")
+
+def _get(e, key): return e[key[0]][key[1]] if isinstance(key, tuple) else e[key]
+
+def _set(e, key, value):
+    if isinstance(key, tuple): e[key[0]][key[1]] = value
+    else: e[key] = value
+
+def _copy(e): return {k: (list(v) if isinstance(v, list) else v) for k, v in e.items()}
+
+def _rng_field(key) -> str: return f"choice{key[1]}" if isinstance(key, tuple) else key  # the name of a field's random stream
+
 def perturb_example(e:dict,                # an example in the shared schema of its format
                     fmt:str,               # its task format
                     name:str,              # a perturbation (not the adversarial one)
@@ -467,10 +483,9 @@ def perturb_example(e:dict,                # an example in the shared schema of 
     fmt = "classification" if fmt == "pair-classification" else fmt
     eid = e.get("id", "")
     R = lambda field: _rng(seed, name, strength, lang, eid, field)
-    if fmt == "classification":
-        out = dict(e)
-        for f in ("text_a", "text_b"):
-            if e.get(f): out[f] = _perturb_text(e[f], name, strength, lang, R(f), dictionary)[0]
+    if fmt in ("classification", "multiple-choice"):
+        out = _copy(e)
+        for key in fields(e, fmt): _set(out, key, _perturb_text(_get(e, key), name, strength, lang, R(_rng_field(key)), dictionary)[0])
         return out
     if fmt == "tagging":
         if not p.tagging: raise XStiltsError(f"{name} would change the words of a tagged sentence; it is not applicable to tagging")
@@ -488,33 +503,12 @@ def perturb_example(e:dict,                # an example in the shared schema of 
             if re_ is None: return None
             out["answers"] = {**ans, "answer_start": re_[0], "text": re_[1]}
         return out
-    if fmt == "multiple-choice":
-        out = dict(e)
-        if e.get("context"): out["context"] = _perturb_text(e["context"], name, strength, lang, R("context"), dictionary)[0]
-        if e.get("question") and e["question"] not in ("cause", "effect"):
-            out["question"] = _perturb_text(e["question"], name, strength, lang, R("question"), dictionary)[0]
-        out["choices"] = [_perturb_text(c, name, strength, lang, R(f"choice{i}"), dictionary)[0] for i, c in enumerate(e["choices"])]
-        return out
     if fmt == "retrieval":
         return {**e, "src": [{**s, "text": _perturb_text(s["text"], name, strength, lang, _rng(seed, name, strength, lang, s["id"], "text"), dictionary)[0]}
                              for s in e["src"]]}
     raise XStiltsError(f"No perturbation rules for format '{fmt}'")
 
 # %% ../nbs/16_perturb.ipynb #edc5160d
-def fields(e:dict, fmt:str) -> list:
-    "The keys of the perturbable texts of an example (a key is a field name, or (field, index) for choices)."
-    fmt = "classification" if fmt == "pair-classification" else fmt
-    if fmt == "classification": return [f for f in ("text_a", "text_b") if e.get(f)]
-    if fmt == "tagging": return ["tokens"]
-    if fmt == "span": return ["question", "context"]
-    if fmt == "multiple-choice":
-        return [f for f in ("context",) if e.get(f)] + (["question"] if e.get("question") and e["question"] not in ("cause", "effect") else []) \
-               + [("choices", i) for i in range(len(e["choices"]))]
-    if fmt == "sentence": return ["text"]
-    raise XStiltsError(f"No perturbation rules for format '{fmt}'")
-
-def _get(e, key): return e[key[0]][key[1]] if isinstance(key, tuple) else e[key]
-
 class _Target:
     "One example under attack: its texts as words, the free words, and the substitutions made so far."
     def __init__(self, e, fmt, lang, dictionary):
@@ -531,15 +525,13 @@ class _Target:
 
     def build(self, subs:dict) -> dict:
         "The example with substitutions {(key, word index): replacement}."
-        out = {k: (list(v) if isinstance(v, list) else v) for k, v in self.e.items()}
+        out = _copy(self.e)
         for key, W in self.W.items():
             mine = {i: r for (k, i), r in subs.items() if k == key}
             if not mine: continue
             parts = [mine.get(i, p) for i, p in enumerate(W.parts)]
             if key == "tokens": out["tokens"] = parts; continue
-            W2 = Words(parts, W.seps, W.src, W.spans); text = W2.text()
-            if isinstance(key, tuple): out[key[0]][key[1]] = text
-            else: out[key] = text
+            W2 = Words(parts, W.seps, W.src, W.spans); _set(out, key, W2.text())
             if key == "context" and self.fmt == "span" and self.e["answers"]["text"]:
                 r = _reanchor(W2, self.e["context"], self.e["answers"]["answer_start"], self.e["answers"]["text"])
                 out["answers"] = {**self.e["answers"], "answer_start": r[0], "text": r[1]}

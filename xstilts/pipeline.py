@@ -14,8 +14,8 @@ from .models import encoder_path, load_with_head, load_tokenizer, save_encoder, 
 from .features import encode_classification, encode_tagging, encode_span, encode_multiple_choice, encode_retrieval
 from .train import train_loop, train_multitask, use_bf16, device
 from .evaluate import (predict_classification, dev_accuracy, predict_tagging, dev_tagging, predict_span, dev_span,
-                              predict_multiple_choice, dev_multiple_choice, embed, nearest, mine_candidates, normalize)
-from .metrics import get_metric, METRICS, MLQA_ARTICLES, bucc_threshold, bucc_f1, per_example_columns, COUNT_FIELDS
+                              predict_multiple_choice, dev_multiple_choice, embed, nearest, mine_candidates, normalize, class_logits)
+from .metrics import get_metric, METRICS, MLQA_ARTICLES, bucc_threshold, bucc_f1, per_example_columns, COUNT_FIELDS, tag_counts
 from .results import run_dir, run_status, run_lock, write_record, write_failure, environment, check_not_overwriting
 
 # %% auto #0
@@ -276,32 +276,21 @@ def _attack_summary(info:pd.DataFrame) -> dict:
     return {"n_attacked": int(len(att)), "attack_success_rate": float(att.success.mean()) if len(att) else float("nan"),
             "mean_queries": float(att.queries.mean()) if len(att) else float("nan"), "mean_switched": float(att.switched.mean()) if len(att) else float("nan")}
 
-def _class_logits(model, feats, pad_id, precision, fmt) -> np.ndarray:
-    "Logits [n, n_labels or n_choices] of classification or multiple-choice features, in order."
-    import torch
-    from xstilts.evaluate import _outputs
-    out = [None] * len(feats); groups = {}
-    for i, f in enumerate(feats): groups.setdefault(len(f["input_ids"]) if fmt == "multiple-choice" else 0, []).append(i)
-    with torch.inference_mode():
-        for members in groups.values():
-            for idx, o, _ in _outputs(model, [feats[i] for i in members], pad_id, 64, precision, fmt):
-                for row, i in enumerate(idx): out[members[i]] = o.logits[row].float().cpu().numpy()
-    return np.stack(out) if out else np.zeros((0, 0))
-
 def _attack_query(task, ops, model, tok, labels, ml, p, metric):
     "The attack's query: examples -> (loss, per-example score) under the fine-tuned model."
-    fmt = "multiple-choice" if task.format == "multiple-choice" else "classification" if task.format in ("classification", "pair-classification") else task.format
-    if fmt in ("classification", "multiple-choice"):
+    if task.format in ("classification", "pair-classification", "multiple-choice"):
+        fmt = "multiple-choice" if task.format == "multiple-choice" else "classification"
         def q(ex):
             feats = ops.encode(ex, tok, labels, ml); gold = np.array([f["labels"] for f in feats])
-            lg = _class_logits(model, feats, tok.pad_token_id, p.train.precision, fmt)
-            lp = lg - np.logaddexp.reduce(lg, axis=1, keepdims=True)
-            return -lp[np.arange(len(gold)), gold], (lg.argmax(1) == gold).astype(float)
+            lg = class_logits(model, feats, tok.pad_token_id, fmt, precision=p.train.precision)  # one vector per example (choice counts may differ)
+            loss = np.array([np.logaddexp.reduce(l) - l[g] for l, g in zip(lg, gold)])
+            return loss, np.array([float(l.argmax() == g) for l, g in zip(lg, gold)])
         return q
     def q(ex):
         pred = ops.predict(model, ops.encode(ex, tok, labels, ml), ex, task, labels, tok.pad_token_id, p.train.precision)
         gold = [ops.gold(e) for e in ex]
-        if fmt == "tagging": s = np.array([np.mean([a == b for a, b in zip(g, r)]) if g else 1.0 for g, r in zip(gold, pred)])
+        if task.format == "tagging":  # per-sentence token accuracy
+            c = tag_counts(gold, pred); s = np.where(c["tokens"] > 0, c["correct"] / np.maximum(c["tokens"], 1), 1.0)
         else: s = np.asarray(per_example_columns(metric(gold, pred)[1])["score"], dtype=float)
         return 1 - s, s
     return q
