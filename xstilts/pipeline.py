@@ -8,9 +8,9 @@ import json, os, random, time, traceback, shutil
 from pathlib import Path
 import numpy as np, pandas as pd
 from .core import XStiltsError, RunId, StudyParams, cache_dir, stable_hash, seed_everything, atomic_write_json, data_dir, file_lock
-from .tasks import get_task, eval_languages
+from .tasks import get_task, eval_languages, target_eval_split
 from .data import load_examples, parse_spec
-from .models import encoder_path, load_with_head, load_tokenizer, save_encoder, parse_model, quiet_transformers
+from .models import encoder_path, load_with_head, load_tokenizer, save_encoder, parse_model, quiet_transformers, trimming
 from .features import encode_classification, encode_tagging, encode_span, encode_multiple_choice, encode_retrieval
 from .train import train_loop, train_multitask, use_bf16, device
 from .evaluate import (predict_classification, dev_accuracy, predict_tagging, dev_tagging, predict_span, dev_span,
@@ -52,8 +52,7 @@ def dev_spec(p:StudyParams, task:str) -> str:
 
 def eval_split(p:StudyParams, task:str) -> str:
     "The split a target is evaluated on in every language."
-    spec = p.data.get(task)
-    return spec.eval_split if spec and spec.eval_split else p.eval_split
+    return target_eval_split(task, p)
 
 def english_data(p:StudyParams, task:str, tp) -> tuple[list[dict], list[dict], dict]:
     "(train, dev, provenance) of `task` in English for this study, capped by `tp`."
@@ -397,6 +396,7 @@ def run_params(p:StudyParams, rid:RunId) -> dict:
          "task_train": {t: p.task_train[t] for t in (rid.target, *rid.inter.split("+")) if t in p.task_train}}
     if rid.inter != "none": d["intermediate_train"] = p.intermediate_train.model_dump()
     if spec.kind in ("tiny", "random"): d["pretrain"] = p.pretrain.model_dump()
+    if p.trim_vocab: d["trim_vocab"] = True   # only when on, so older records keep their params
     if p.source == "embedded": d["world"] = p.world.model_dump()
     pert = study_perturbations(p, rid.target)
     if pert:  # only when there are some, so records of studies without perturbations keep their params
@@ -426,7 +426,8 @@ def _run_locked(p, rid, d, params, progress, raise_errors):
         else:
             model, tok, h2 = fit(p, init, rid.target, p.train_for(rid.target), rid.seed, progress, ckpt_dir=d/".train-state")
             scores, preds = evaluate_target(p, rid, model, tok, tuple(h2["labels"]))
-        metrics = {"scores": scores, "phase1": h1, "phase2": h2, "seconds": round(time.time() - t0, 2),
+        trim = trimming(encoder_path(rid.model, p))
+        metrics = {"scores": scores, "phase1": h1, "phase2": h2, "seconds": round(time.time() - t0, 2), **({"vocab_trimming": trim} if trim else {}),
                    "substitutions": {k: v["data"]["train"] for k, v in (("inter", h1), ("target", h2)) if v and "data" in v and v["data"]["substituted"]}}
         write_record(d, params, metrics, preds, environment(rid.seed))
         return "done"
@@ -445,16 +446,22 @@ def _texts(e) -> list[str]:
     if "context" in e: return [e["context"], e["question"]]
     return [e["text_a"], e.get("text_b")]
 
-def study_texts(p:StudyParams) -> dict[str, list[str]]:
-    "Unlabeled input texts per language of every split the study reads."
+def study_texts(p:StudyParams, dev:bool=False) -> dict[str, list[str]]:
+    "Unlabeled input texts per language of every split the study reads (with `dev`, also its selection dev sets)."
     out = {}
     def add(lang, ex):
         out.setdefault(lang, []).extend(t for e in ex for t in _texts(e) if t)
+    def try_add(lang, spec):
+        try: add(lang, _load(p, spec, lang))
+        except XStiltsError: pass   # no such split here: nothing reads it either
     for t in p.targets + [t for i in p.all_intermediates if i != "none" for t in i.split("+")]:
-        if get_task(t).format in TRAINED_FORMATS:
+        fmt = get_task(t).format
+        if fmt in TRAINED_FORMATS:
             for s in train_specs(p, t)[0]: add("en", _load(p, s))
+            if dev and dev_spec(p, t) != "holdout": try_add("en", dev_spec(p, t))
         if t in p.targets:
             for lang in eval_languages(get_task(t), p):
-                if lang == "en" and get_task(t).format == "retrieval": continue
+                if lang == "en" and fmt == "retrieval": continue
                 add(lang, _load(p, f"{t}:{eval_split(p, t)}", lang))
+                if dev and lang != "en" and (fmt == "retrieval" or p.train.selection == "target-dev"): try_add(lang, f"{t}:dev")
     return {l: sorted(set(v)) for l, v in out.items()}

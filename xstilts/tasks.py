@@ -11,7 +11,7 @@ from .core import XStiltsError, did_you_mean
 __all__ = ['FORMATS', 'METRICS', 'BENCHMARKS', 'XTREME_LANGS', 'XTREME_R_LANGS', 'UDPOS_HUB_NAMES', 'TATOEBA_ISO3', 'NLI_LABELS',
            'BINARY_LABELS', 'UPOS_LABELS', 'PANX_LABELS', 'TASKS', 'TRAIN_UNIONS', 'PAPER_INTERMEDIATES',
            'PAPER_TARGETS', 'Task', 'get_task', 'intermediate_tasks', 'target_tasks', 'hub_config_for',
-           'check_study_tasks', 'eval_languages']
+           'check_study_tasks', 'eval_languages', 'target_eval_split']
 
 # %% ../nbs/01_tasks.ipynb #e5744b8a
 FORMATS = ("classification", "pair-classification", "tagging", "span", "multiple-choice", "retrieval")
@@ -261,11 +261,16 @@ def check_study_tasks(p,             # study params (`core.StudyParams`)
         if t not in inters: raise XStiltsError(f"{src}: intermediates: '{t}' is not an intermediate task." + did_you_mean(t, inters))
     for t in p.targets:
         if t not in target_tasks(): raise XStiltsError(f"{src}: targets: '{t}' is not a target task." + did_you_mean(t, target_tasks()))
-    if p.languages is not None:
+    if p.languages is not None and p.languages != "available":
         if p.source == "embedded": valid, what = _world_languages(), "the embedded world"  # None: world not importable, skip
         else: valid, what = sorted({l for t in p.targets for l in TASKS[t].languages}), f"any target of the study ({', '.join(p.targets)})"
         for l in (p.languages if valid is not None else []):
             if l not in valid: raise XStiltsError(f"{src}: languages: '{l}' is not a language of {what}." + did_you_mean(l, valid))
+    if p.languages == "available" and p.source == "local":
+        from xstilts.core import data_dir
+        for t in (p.targets if data_dir(required=False) else []):
+            if not eval_languages(t, p):
+                raise XStiltsError(f"{src}: targets: '{t}' has no {target_eval_split(t, p)} file for any language in {data_dir()} (languages: available)")
     for k, spec in p.data.items():
         if k not in TASKS: raise XStiltsError(f"{src}: data: '{k}' is not a task." + did_you_mean(k, TASKS))
         for item in spec.train or []: _check_item(item, f"data.{k}.train", src)
@@ -282,5 +287,17 @@ def eval_languages(task:str|Task, # target task (name or record)
         from .world import world_languages
         langs = list(world_languages())
     else: langs = list(t.languages)
-    if p.languages is not None: langs = [l for l in langs if l in p.languages]
+    if p.languages == "available":  # the languages whose evaluation files the local data folder has
+        if p.source == "local": langs = [l for l in langs if _has_local(t.name, target_eval_split(t.name, p), l)]
+    elif p.languages is not None: langs = [l for l in langs if l in p.languages]
     return sorted(langs, key=lambda l: l != "en")
+
+def target_eval_split(task:str, p) -> str:
+    "The split a target is evaluated on in study `p` (its `data` override, else the study's `eval_split`)."
+    spec = p.data.get(task)
+    return spec.eval_split if spec and spec.eval_split else p.eval_split
+
+def _has_local(task:str, split:str, lang:str) -> bool:
+    from xstilts.data import local_paths
+    try: local_paths(task, split, lang); return True
+    except XStiltsError: return False
