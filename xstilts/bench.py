@@ -12,7 +12,8 @@ from .features import encode_classification, length_grouped_batches, collate
 from .train import train_loop, use_bf16, device
 
 # %% auto #0
-__all__ = ['peak_matmul_flops', 'train_flops', 'bench_train', 'bench_trim', 'report_trim', 'loss_gap', 'report']
+__all__ = ['peak_matmul_flops', 'train_flops', 'bench_train', 'bench_trim', 'report_trim', 'bench_udpos', 'report_udpos',
+           'bench_eval_xnli', 'loss_gap', 'report']
 
 # %% ../nbs/15_bench.ipynb #a0e056d5
 def peak_matmul_flops(dtype=torch.bfloat16, n:int=2048, reps:int=10) -> float:
@@ -123,6 +124,88 @@ def report_trim(r:dict) -> str:
             f"  trimmed: {r['examples'] / r['trimmed_s']:.1f} examples/s ({r['trimmed_s'] / r['steps'] * 1000:.0f} ms/step)\n"
             f"  ratio trimmed / full: {r['ratio']:.2f}×\n"
             f"  loss curves: max |difference| per step {d:.2e} (first {r['loss_full'][0]:.4f} / {r['loss_trimmed'][0]:.4f}, last {r['loss_full'][-1]:.4f} / {r['loss_trimmed'][-1]:.4f})")
+
+def _peak_rss_gib() -> float:
+    import resource; return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+def bench_udpos(model:str="e5-small-q4", n_train:int=2000, batch_size:int=16, lr:float=5e-5, seed:int=0) -> dict:
+    """The recipe a user would write today against xstilts' defaults, side by side: UD-POS on English-EWT's first
+    `n_train` sentences, one epoch. Baseline: a plain HF `Trainer` on the full encoder (fp32, its defaults,
+    `DataCollatorForTokenClassification`). xstilts: the same encoder trimmed to the data's pieces, length-grouped
+    batches, bf16 autocast where supported. Both are scored by the same evaluation on the whole EWT dev set."""
+    import tempfile
+    from transformers import AutoModelForTokenClassification, Trainer, TrainingArguments, DataCollatorForTokenClassification
+    from xstilts.models import quiet_transformers, encoder_path, load_tokenizer
+    from xstilts.data import load_examples
+    from xstilts.features import encode_tagging
+    from xstilts.evaluate import predict_tagging
+    from xstilts.convert import trim_vocab
+    from xstilts.core import parse_params
+    quiet_transformers()
+    full = encoder_path(model, parse_params({"study": "bench", "models": [model]}))
+    train = load_examples("udpos", "train", "en")[:n_train]; dev = load_examples("udpos", "dev", "en")
+    labels = tuple(sorted({t for e in train + dev for t in e["tags"]}))
+    gold = [t for e in dev for t in e["tags"]]
+    def accuracy(m, tok, feats):
+        pred = [t for w in predict_tagging(m, feats, tok.pad_token_id, len(dev)) for t in w]
+        return float(np.mean([labels[p] == g if p >= 0 else False for p, g in zip(pred, gold)]))
+    out = {"model": model, "n_train": len(train), "n_dev": len(dev), "batch_size": batch_size}
+    # 1. a plain Trainer on the full encoder
+    tok = load_tokenizer(full)
+    feats = encode_tagging(train, tok, labels, 128, stride=32, strict=False)
+    dfeats = encode_tagging(dev, tok, labels, 128, stride=32, strict=False)
+    seed_everything(seed); m = AutoModelForTokenClassification.from_pretrained(full, num_labels=len(labels))
+    ds = [{"input_ids": f["input_ids"], "labels": f["labels"]} for f in feats]
+    with tempfile.TemporaryDirectory() as d:
+        args = TrainingArguments(output_dir=d, per_device_train_batch_size=batch_size, num_train_epochs=1, learning_rate=lr, report_to=[],
+                                 save_strategy="no", use_cpu=device().type == "cpu", disable_tqdm=True, seed=seed, logging_strategy="no")
+        tr = Trainer(model=m, args=args, train_dataset=ds, data_collator=DataCollatorForTokenClassification(tok))
+        t = time.perf_counter(); tr.train(); out["trainer_s"] = time.perf_counter() - t
+    out["trainer_acc"] = accuracy(m.eval(), tok, dfeats); out["trainer_examples"] = len(feats); del m, tr
+    # 2. xstilts' defaults: trimmed vocabulary, length-grouped batches, bf16 autocast where supported
+    with tempfile.TemporaryDirectory() as d:
+        t = time.perf_counter()
+        trim_vocab(full, (" ".join(e["tokens"]) for e in train + dev), Path(d)/"trim")
+        out["trim_s"] = time.perf_counter() - t
+        tok = load_tokenizer(Path(d)/"trim")
+        feats = encode_tagging(train, tok, labels, 128, stride=32, strict=False)
+        dfeats = encode_tagging(dev, tok, labels, 128, stride=32, strict=False)
+        seed_everything(seed); m = AutoModelForTokenClassification.from_pretrained(Path(d)/"trim", num_labels=len(labels))
+        tp = TrainParams(lr=lr, batch_size=batch_size, epochs=1.0)
+        t = time.perf_counter(); h = train_loop(m, feats, tp, seed, tok.pad_token_id, dev_score=None); out["xstilts_s"] = time.perf_counter() - t
+        out["xstilts_bf16"] = h["bf16"]; out["xstilts_examples"] = len(feats)
+        out["xstilts_acc"] = accuracy(m.eval(), tok, dfeats)
+    out["ratio"] = out["trainer_s"] / out["xstilts_s"]; out["peak_rss_gib"] = _peak_rss_gib()
+    return out
+
+def report_udpos(r:dict) -> str:
+    "The end-to-end UD-POS benchmark's printed lines."
+    return (f"UD-POS, English-EWT first {r['n_train']} sentences, batch {r['batch_size']}, one epoch; dev = EWT dev ({r['n_dev']} sentences)\n"
+            f"  HF Trainer, full encoder (fp32): {r['trainer_examples'] / r['trainer_s']:.1f} examples/s, dev token accuracy {r['trainer_acc']:.4f}\n"
+            f"  xstilts defaults (trimmed, bf16={r['xstilts_bf16']}): {r['xstilts_examples'] / r['xstilts_s']:.1f} examples/s, dev token accuracy {r['xstilts_acc']:.4f}"
+            f" (+{r['trim_s']:.1f} s to trim, once per study)\n"
+            f"  ratio xstilts / Trainer: {r['ratio']:.2f}×; accuracy difference {100 * (r['xstilts_acc'] - r['trainer_acc']):+.2f} points\n"
+            f"  peak memory of the process: {r['peak_rss_gib']:.2f} GiB")
+
+def bench_eval_xnli(model:str="e5-small-q4", n:int=500) -> dict:
+    "Zero-shot evaluation of XNLI dev, every language × `n` examples, with a (fresh) classification head: seconds and examples/s."
+    from xstilts.models import encoder_path, load_with_head, load_tokenizer, quiet_transformers
+    from xstilts.tasks import eval_languages
+    from xstilts.data import load_examples
+    from xstilts.evaluate import predict_classification
+    quiet_transformers()
+    from xstilts.core import parse_params
+    p = parse_params({"study": "bench", "source": "local", "models": [model], "targets": ["xnli"], "eval_split": "dev", "trim_vocab": True,
+                      "data": {"xnli": {"train": ["snli:dev"], "dev": "holdout"}}})
+    path = encoder_path(model, p)
+    m = load_with_head(path, "pair-classification", 3).eval(); tok = load_tokenizer(path)
+    labels = ("entailment", "neutral", "contradiction")
+    t = time.perf_counter(); total = 0
+    for lang in eval_languages("xnli", p):
+        ex = load_examples("xnli", "dev", lang)[:n]
+        predict_classification(m, encode_classification(ex, tok, labels, 128), tok.pad_token_id); total += len(ex)
+    s = time.perf_counter() - t
+    return {"languages": len(eval_languages("xnli", p)), "examples": total, "seconds": s, "examples_s": total / s, "peak_rss_gib": _peak_rss_gib()}
 
 def loss_gap(a, b, w:int=10) -> float:
     "Mean absolute difference of two loss curves after a moving average of `w` steps, relative to their mean loss."
