@@ -175,7 +175,14 @@ def convert_e5(src, out, tokenizer_json=None) -> Path:
     os.replace(tmp, out)
     return out
 
+_SHA = {}
 def _sha256(path, chunk=1 << 22) -> str:
+    "The file's SHA-256 (memoized per path, size and mtime: `converted_path` is asked on every run)."
+    st = os.stat(path); k = (str(path), st.st_size, st.st_mtime_ns)
+    if k not in _SHA: _SHA[k] = _sha256_file(path, chunk)
+    return _SHA[k]
+
+def _sha256_file(path, chunk) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for b in iter(lambda: fh.read(chunk), b""): h.update(b)
