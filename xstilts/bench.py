@@ -149,11 +149,12 @@ def bench_udpos(model:str="e5-small-q4", n_train:int=2000, batch_size:int=16, lr
     def accuracy(m, tok, feats):
         pred = [t for w in predict_tagging(m, feats, tok.pad_token_id, len(dev)) for t in w]
         return float(np.mean([labels[p] == g if p >= 0 else False for p, g in zip(pred, gold)]))
+    def features(path):
+        tok = load_tokenizer(path)
+        return tok, *(encode_tagging(x, tok, labels, 128, stride=32, strict=False) for x in (train, dev))
     out = {"model": model, "n_train": len(train), "n_dev": len(dev), "batch_size": batch_size}
     # 1. a plain Trainer on the full encoder
-    tok = load_tokenizer(full)
-    feats = encode_tagging(train, tok, labels, 128, stride=32, strict=False)
-    dfeats = encode_tagging(dev, tok, labels, 128, stride=32, strict=False)
+    tok, feats, dfeats = features(full)
     seed_everything(seed); m = AutoModelForTokenClassification.from_pretrained(full, num_labels=len(labels))
     ds = [{"input_ids": f["input_ids"], "labels": f["labels"]} for f in feats]
     with tempfile.TemporaryDirectory() as d:
@@ -167,9 +168,7 @@ def bench_udpos(model:str="e5-small-q4", n_train:int=2000, batch_size:int=16, lr
         t = time.perf_counter()
         trim_vocab(full, (" ".join(e["tokens"]) for e in train + dev), Path(d)/"trim")
         out["trim_s"] = time.perf_counter() - t
-        tok = load_tokenizer(Path(d)/"trim")
-        feats = encode_tagging(train, tok, labels, 128, stride=32, strict=False)
-        dfeats = encode_tagging(dev, tok, labels, 128, stride=32, strict=False)
+        tok, feats, dfeats = features(Path(d)/"trim")
         seed_everything(seed); m = AutoModelForTokenClassification.from_pretrained(Path(d)/"trim", num_labels=len(labels))
         tp = TrainParams(lr=lr, batch_size=batch_size, epochs=1.0)
         t = time.perf_counter(); h = train_loop(m, feats, tp, seed, tok.pad_token_id, dev_score=None); out["xstilts_s"] = time.perf_counter() - t
