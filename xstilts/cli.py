@@ -52,6 +52,7 @@ def _parser():
     b.add_argument("--steps", type=int, help="optimisation steps (default 60; 20 with --trim)")
     b.add_argument("--trainer-bf16", action="store_true", help="give the Trainer its bf16 flag too")
     b.add_argument("--udpos", metavar="MODEL", help="instead: UD-POS end to end, a plain Trainer on MODEL vs xstilts' defaults (needs XSTILTS_DATA)")
+    b.add_argument("--seeds", type=int, default=3, help="with --udpos: seeds per side (default 3)")
     b.add_argument("--eval-xnli", metavar="MODEL", help="instead: zero-shot evaluation time of XNLI dev, 15 languages × 500 (needs XSTILTS_DATA)")
     b.add_argument("--trim", metavar="MODEL", help="instead: training steps of MODEL (e.g. e5-small-q4) with and without vocabulary trimming")
     return ap
@@ -64,7 +65,7 @@ def main(argv:list[str]|None=None) -> int:
             from xstilts.bench import bench_train, report
             if a.udpos:
                 from xstilts.bench import bench_udpos, report_udpos
-                print(report_udpos(bench_udpos(a.udpos))); return 0
+                print(report_udpos(bench_udpos(a.udpos, seeds=a.seeds))); return 0
             if a.eval_xnli:
                 from xstilts.bench import bench_eval_xnli
                 r = bench_eval_xnli(a.eval_xnli)

@@ -12,7 +12,8 @@ from .core import XStiltsError
 from .features import collate, length_grouped_batches
 
 # %% auto #0
-__all__ = ['device', 'use_bf16', 'autocast', 'TrainState', 'train_loop', 'sampling_weights', 'tie_encoders', 'train_multitask']
+__all__ = ['device', 'use_bf16', 'autocast', 'TrainState', 'adamw', 'clip_grads', 'token_norm', 'step_loss', 'train_loop',
+           'sampling_weights', 'tie_encoders', 'train_multitask']
 
 # %% ../nbs/06_train.ipynb #c4053dd9
 def device() -> torch.device:
@@ -55,6 +56,30 @@ def _tuples(x):
     "random.Random state back to nested tuples."
     return tuple(_tuples(v) for v in x) if isinstance(x, (list, tuple)) else x
 
+# %% ../nbs/06_train.ipynb #a45bafd5
+def adamw(groups, lr:float, dev:torch.device):
+    "AdamW over `groups`, fused where this torch has the kernel for `dev`."
+    if dev.type in ("cpu", "cuda"):
+        try: return torch.optim.AdamW(groups, lr=lr, fused=True)
+        except (RuntimeError, TypeError): pass
+    return torch.optim.AdamW(groups, lr=lr)
+
+def clip_grads(params, dev:torch.device, max_norm:float=1.0):
+    "Clip the gradients' global norm to `max_norm`, with the foreach kernels on CPU and CUDA."
+    return torch.nn.utils.clip_grad_norm_(params, max_norm, foreach=True if dev.type in ("cpu", "cuda") else None)
+
+def token_norm(feats:list[dict]) -> float|None:
+    "Labelled tokens per example, on average, if `feats` have token-level labels (a list per example); else None."
+    if not feats or not isinstance(feats[0].get("labels"), (list, tuple)): return None
+    return max(1e-9, sum(sum(l != -100 for l in f["labels"]) for f in feats) / len(feats))
+
+def step_loss(model, batch:dict, norm:float|None=None) -> torch.Tensor:
+    "The model's loss on `batch`; with token-level labels and `norm`, the summed token loss over `norm` × batch size."
+    if norm is None: return model(**batch).loss
+    labels = batch["labels"]
+    logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits
+    return torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), ignore_index=-100, reduction="sum") / (norm * labels.shape[0])
+
 # %% ../nbs/06_train.ipynb #4371b051
 def train_loop(model,                   # a transformers model whose forward returns `.loss`
                train_feats:list[dict],  # features with `input_ids` and `labels`
@@ -77,7 +102,8 @@ def train_loop(model,                   # a transformers model whose forward ret
     total = max(1, round(n_batches * tp.epochs))
     decay = [p for n, p in model.named_parameters() if not any(k in n for k in ("bias", "LayerNorm", "layer_norm"))]
     rest = [p for n, p in model.named_parameters() if any(k in n for k in ("bias", "LayerNorm", "layer_norm"))]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": tp.weight_decay}, {"params": rest, "weight_decay": 0.0}], lr=tp.lr)
+    opt = adamw([{"params": decay, "weight_decay": tp.weight_decay}, {"params": rest, "weight_decay": 0.0}], tp.lr, dev_)
+    norm = token_norm(train_feats)
     sched = get_linear_schedule_with_warmup(opt, round(tp.warmup * total), total)
     eval_at = sorted({min(total, round(total * k / (tp.evals_per_epoch * tp.epochs))) for k in range(1, math.ceil(tp.evals_per_epoch * tp.epochs) + 1)} | {total})
     hist = {"losses": [], "dev": [], "steps": total, "examples": len(train_feats), "bf16": use_bf16(tp.precision, dev_)}
@@ -98,9 +124,9 @@ def train_loop(model,                   # a transformers model whose forward ret
         idx = order[pos]; pos += 1
         model.train()
         batch = {k: v.to(dev_) for k, v in collate([train_feats[i] for i in idx], pad_id).items()}
-        with autocast(tp.precision, dev_): loss = model(**batch).loss
+        with autocast(tp.precision, dev_): loss = step_loss(model, batch, norm)
         if not torch.isfinite(loss): raise FloatingPointError(f"{desc}: loss is {loss.item()} at step {step}")
-        loss.backward(); torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        loss.backward(); clip_grads(model.parameters(), dev_)
         opt.step(); sched.step(); opt.zero_grad(set_to_none=True)
         step += 1; hist["losses"].append(round(loss.item(), 5)); bar.update(1)
         if dev_score is not None and step in eval_at:
@@ -156,7 +182,8 @@ def train_multitask(models:dict,        # task -> model with a head for it (enco
     probs = sampling_weights(nb, tp.sampling, tp.temperature)
     total = max(1, round(sum(nb.values()) * tp.epochs))
     params = list({id(p): p for m in models.values() for p in m.parameters()}.values())
-    opt = torch.optim.AdamW(params, lr=tp.lr, weight_decay=tp.weight_decay)
+    opt = adamw([{"params": params, "weight_decay": tp.weight_decay}], tp.lr, dev_)
+    norms = {t: token_norm(feats[t]) for t in tasks}
     sched = get_linear_schedule_with_warmup(opt, round(tp.warmup * total), total)
     lengths = {t: [len(f["input_ids"]) for f in feats[t]] for t in tasks}
     queues = {t: [] for t in tasks}
@@ -170,9 +197,9 @@ def train_multitask(models:dict,        # task -> model with a head for it (enco
         idx = queues[t].pop()
         m = models[t]; m.train()
         batch = {k: v.to(dev_) for k, v in collate([feats[t][i] for i in idx], pad_id).items()}
-        with autocast(tp.precision, dev_): loss = m(**batch).loss
+        with autocast(tp.precision, dev_): loss = step_loss(m, batch, norms[t])
         if not torch.isfinite(loss): raise FloatingPointError(f"{desc}: {t} loss is {loss.item()} at step {step}")
-        loss.backward(); torch.nn.utils.clip_grad_norm_(params, 1.0)
+        loss.backward(); clip_grads(params, dev_)
         opt.step(); sched.step(); opt.zero_grad(set_to_none=True)
         hist["losses"].append(round(loss.item(), 5)); hist["task_of_step"].append(t)
         if step in eval_at:
