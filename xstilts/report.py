@@ -8,12 +8,12 @@ import json
 import numpy as np, pandas as pd
 from .core import StudyParams
 from .results import study_runs, load_predictions, load_metrics, finished_metrics
-from .stats import compare_to_baseline, paired_bootstrap, correct
+from .stats import compare_to_baseline, paired_bootstrap, stratified_bootstrap, correct, SOURCE_LANG, _cell_rng
 
 # %% auto #0
-__all__ = ['score_table', 'fmt_delta', 'transfer_table', 'transfer_matrix', 'transfer_heatmap', 'language_facts',
+__all__ = ['PAPER_BEST', 'score_table', 'fmt_delta', 'transfer_table', 'transfer_matrix', 'transfer_heatmap', 'language_facts',
            'language_table', 'control_table', 'robustness_summary', 'robustness_tests', 'robustness_curves',
-           'provenance', 'methods_text']
+           'target_average', 'claims_table', 'provenance', 'methods_text']
 
 # %% ../nbs/12_report.ipynb #b440eb3c
 def score_table(metrics:pd.DataFrame) -> pd.DataFrame:
@@ -134,6 +134,97 @@ def robustness_curves(metrics:pd.DataFrame, p:StudyParams, title:str|None=None):
         ax.set_title(f"{t}: {n}", fontsize=9); ax.set_xlabel("strength"); ax.set_ylabel("zero-shot ×100")
     axes[0][0].legend(fontsize=8); fig.suptitle(title or "Robustness curves"); fig.tight_layout()
     return fig
+
+# %% ../nbs/12_report.ipynb #7590b853
+PAPER_BEST = {"mnli", "anli", "squad", "squad2", "hellaswag"}   # "MNLI, SQuAD and HellaSwag achieve the best overall results" (ANLI+ contains MNLI)
+
+def target_average(preds:pd.DataFrame, p:StudyParams, perturbation:str="clean") -> pd.DataFrame:
+    "Per (model, intermediate): Δ vs the baseline averaged over targets (each the mean over its zero-shot languages), stratified-bootstrap CI, Holm per model."
+    cols = ["model", "inter", "targets", "n_targets", "delta", "lo", "hi", "p", "n_examples", "p_holm", "significant"]
+    if preds.empty or (preds.inter != "none").sum() == 0: return pd.DataFrame(columns=cols)
+    d = preds[(preds.perturbation == perturbation) & (preds.language != SOURCE_LANG)]
+    key = ["model", "target", "language", "example_id"]
+    per_ex = d.groupby(["inter", *key], observed=True)["score"].mean().reset_index()
+    base = per_ex[per_ex.inter == "none"].drop(columns="inter").rename(columns={"score": "base"})
+    both = per_ex[per_ex.inter != "none"].merge(base, on=key)
+    rows = []
+    for (model, inter), g in both.groupby(["model", "inter"], sort=True):
+        strata = {(t, l): (x["score"].to_numpy(), x["base"].to_numpy()) for (t, l), x in g.groupby(["target", "language"], sort=True)}
+        per_target = pd.Series([t for t, l in strata]).value_counts()
+        w = {k: 1 / (len(per_target) * per_target[k[0]]) for k in strata}
+        r = stratified_bootstrap(strata, n=p.bootstrap, alpha=p.alpha, seed=_cell_rng(0, (model, inter, perturbation, "target-average")), weights=w)
+        rows.append(dict(model=model, inter=inter, targets=", ".join(sorted(per_target.index)), n_targets=len(per_target), **r))
+    out = pd.DataFrame(rows)
+    out["p_holm"] = np.nan
+    for _, idx in out.groupby("model").groups.items(): out.loc[idx, "p_holm"] = correct(out.loc[idx, "p"].to_numpy(), "holm")
+    out["significant"] = out["p_holm"] < p.alpha
+    return out[cols].sort_values(["model", "delta"], ascending=[True, False]).reset_index(drop=True)
+
+def _fmt(delta, lo, hi, sig) -> str: return f"{delta * 100:+.2f} [{lo * 100:+.2f}, {hi * 100:+.2f}]" + ("*" if sig else "")
+
+def claims_table(tt:pd.DataFrame,   # `transfer_table`: per target, the zero-shot average rows are used
+                 avg:pd.DataFrame,  # `target_average`
+                 model:str|None=None, # the model whose runs are judged (default: the first with intermediate runs)
+                ) -> pd.DataFrame:
+    "The claims of Phang et al. (2020) this study can test, each with the rule applied, the verdict and the evidence (Δ ×100 [95% CI], * = significant after Holm)."
+    from xstilts.tasks import get_task
+    rows = []
+    def claim(text, test, verdict, evidence): rows.append({"claim (Phang et al. 2020)": text, "test": test, "verdict": verdict, "evidence": evidence})
+    models = list(dict.fromkeys(avg.model)) if len(avg) else []
+    model = model or (models[0] if models else None)
+    a = avg[avg.model == model] if model else avg
+    t = tt[(tt.model == model) & (tt.language == "avg-zero-shot") & (tt.perturbation == "clean")] if model and len(tt) else pd.DataFrame(columns=["target", "inter", "delta", "lo", "hi", "significant"])
+    single = a[~a.inter.str.contains("+", regex=False)] if len(a) else a
+    fmt_row = lambda r: f"{r['inter']} {_fmt(r['delta'], r['lo'], r['hi'], r['significant'])}"
+    # 1. the title claim
+    test = "the best intermediate task's Δ averaged over targets is > 0 and significant"
+    if a.empty: claim("English intermediate-task training improves zero-shot cross-lingual transfer", test, "not tested here", "no intermediate-task runs")
+    else:
+        b = a.iloc[0]
+        claim("English intermediate-task training improves zero-shot cross-lingual transfer", test,
+              "supported" if b["delta"] > 0 and b["significant"] else "not supported", f"best: {fmt_row(b)} over {b['targets']}")
+    # 2. retrieval gains most
+    kinds = {x: get_task(x).format for x in t.target.unique()} if len(t) else {}
+    ret = [x for x, f in kinds.items() if f == "retrieval"]
+    test = "every retrieval target has an intermediate task with a significant gain, and retrieval targets gain more than the others (mean Δ over intermediates)"
+    if not ret or len(ret) == len(kinds):
+        claim("Large improvements on the sentence retrieval tasks (BUCC, Tatoeba)", test, "not tested here", "the study needs a retrieval target and another target")
+    else:
+        mean = t.groupby("target")["delta"].mean() * 100
+        best = {x: t[t.target == x].sort_values("delta").iloc[-1] for x in ret}
+        ok = all(r["delta"] > 0 and r["significant"] for r in best.values()) and mean[ret].mean() > mean.drop(ret).mean()
+        claim("Large improvements on the sentence retrieval tasks (BUCC, Tatoeba)", test, "supported" if ok else "not supported",
+              "; ".join(f"{x}: best {fmt_row(r)}" for x, r in best.items()) + f"; mean Δ retrieval {mean[ret].mean():+.2f} vs other targets {mean.drop(ret).mean():+.2f}")
+    # 3. moderate gains on QA
+    qa = [x for x, f in kinds.items() if f == "span"]
+    test = "every QA target has an intermediate task with a significant gain"
+    if not qa: claim("Moderate improvements on question answering (XQuAD, MLQA, TyDiQA)", test, "not tested here", "no QA target in the study")
+    else:
+        best = {x: t[t.target == x].sort_values("delta").iloc[-1] for x in qa}
+        ok = all(r["delta"] > 0 and r["significant"] for r in best.values())
+        claim("Moderate improvements on question answering (XQuAD, MLQA, TyDiQA)", test, "supported" if ok else "not supported",
+              "; ".join(f"{x}: best {fmt_row(r)}" for x, r in best.items()))
+    # 4. the best intermediate tasks
+    test = "the single intermediate task with the largest target-average Δ is MNLI/ANLI+, SQuAD or HellaSwag (point estimates; CIs in the target-average table)"
+    named = set(single.inter) & PAPER_BEST if len(single) else set()
+    if not named or not (set(single.inter) - PAPER_BEST):
+        claim("MNLI, SQuAD and HellaSwag achieve the best overall results as intermediate tasks", test, "not tested here",
+              "the study needs at least one of them and one other intermediate task")
+    else:
+        top = single.iloc[0]
+        claim("MNLI, SQuAD and HellaSwag achieve the best overall results as intermediate tasks", test,
+              "supported" if top["inter"] in PAPER_BEST else "not supported", "ranking: " + ", ".join(f"{r['inter']} {r['delta'] * 100:+.2f}" for _, r in single.iterrows()))
+    # 5. multi-task
+    multi = a[a.inter.str.contains("+", regex=False)] if len(a) else a
+    test = "the best multi-task intermediate's target-average Δ is at least the best single task's"
+    if multi.empty or single.empty: claim("Multi-task intermediate training offers small additional improvements", test, "not tested here", "no multi-task intermediate (a+b+…) in the study")
+    else:
+        m, s1 = multi.iloc[0], single.iloc[0]
+        claim("Multi-task intermediate training offers small additional improvements", test, "supported" if m["delta"] >= s1["delta"] else "not supported",
+              f"multi-task {fmt_row(m)} vs best single {fmt_row(s1)}")
+    claim("Continued multilingual MLM during intermediate training does not consistently outperform English intermediate training",
+          "needs continued-MLM runs", "not tested here", "xstilts has no continued-MLM intermediate yet")
+    return pd.DataFrame(rows)
 
 # %% ../nbs/12_report.ipynb #ab8a3b8d
 def provenance(study:str) -> pd.DataFrame:

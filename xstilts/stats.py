@@ -51,17 +51,24 @@ def stratified_bootstrap(groups:dict,          # stratum name -> (a, b): paired 
                          n:int=10_000,         # bootstrap resamples
                          alpha:float=0.05,     # 1 - confidence level of the interval
                          seed:int|np.random.Generator=0, # random seed (or a numpy Generator)
+                         weights:dict|None=None, # stratum name -> weight of its mean (None: equal); normalized to sum 1
                         ) -> dict:
-    "Bootstrap of the mean over strata of mean(a)-mean(b), resampling within strata: dict(delta, lo, hi, p, n_examples)."
-    ds = [_diffs(a, b) for a, b in groups.values()]
-    ds = [d for d in ds if len(d)]
-    if not ds: raise XStiltsError(f"stratified_bootstrap: no examples in any stratum ({', '.join(map(str, groups)) or 'no strata'})")
-    k, n_ex = len(ds), sum(map(len, ds))
-    delta = float(np.mean([d.mean() for d in ds]))
-    vary, fixed = [d for d in ds if len(d) > 1], sum(d.mean() for d in ds if len(d) == 1)
+    "Bootstrap of the (weighted) mean over strata of mean(a)-mean(b), resampling within strata: dict(delta, lo, hi, p, n_examples)."
+    names = [k for k, (a, b) in groups.items() if len(_diffs(a, b))]
+    if not names: raise XStiltsError(f"stratified_bootstrap: no examples in any stratum ({', '.join(map(str, groups)) or 'no strata'})")
+    if weights is not None and (missing := [k for k in names if k not in weights]):
+        raise XStiltsError(f"stratified_bootstrap: no weight for stratum {missing[0]!r}")
+    ds = [_diffs(*groups[k]) for k in names]
+    w = np.array([1.0 if weights is None else float(weights[k]) for k in names])
+    if (w < 0).any() or w.sum() <= 0: raise XStiltsError(f"stratified_bootstrap: weights must be ≥ 0 and not all 0, got {dict(zip(names, w))}")
+    w = w / w.sum(); n_ex = sum(map(len, ds))
+    delta = float(sum(wi * d.mean() for wi, d in zip(w, ds)))
+    vary = [(wi, d) for wi, d in zip(w, ds) if len(d) > 1]
+    fixed = sum(wi * d.mean() for wi, d in zip(w, ds) if len(d) == 1)
     if not vary: return _nan_result(delta, n_ex)
-    def mean_of_means(*samples, axis=-1): return (sum(s.mean(axis=axis) for s in samples) + fixed) / k
-    res = stats.bootstrap(tuple(vary), mean_of_means, n_resamples=n, batch=_batch(n_ex), vectorized=True, paired=False,
+    wv = [wi for wi, d in vary]
+    def mean_of_means(*samples, axis=-1): return sum(wi * s.mean(axis=axis) for wi, s in zip(wv, samples)) + fixed
+    res = stats.bootstrap(tuple(d for wi, d in vary), mean_of_means, n_resamples=n, batch=_batch(n_ex), vectorized=True, paired=False,
                           method="percentile", confidence_level=1 - alpha, rng=np.random.default_rng(seed))
     ci = res.confidence_interval
     return dict(delta=delta, lo=float(ci.low), hi=float(ci.high), p=_boot_p(res.bootstrap_distribution, max(np.abs(d).max() for d in ds)), n_examples=n_ex)
