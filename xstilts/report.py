@@ -160,8 +160,6 @@ def target_average(preds:pd.DataFrame, p:StudyParams, perturbation:str="clean") 
     out["significant"] = out["p_holm"] < p.alpha
     return out[cols].sort_values(["model", "delta"], ascending=[True, False]).reset_index(drop=True)
 
-def _fmt(delta, lo, hi, sig) -> str: return f"{delta * 100:+.2f} [{lo * 100:+.2f}, {hi * 100:+.2f}]" + ("*" if sig else "")
-
 def claims_table(tt:pd.DataFrame,   # `transfer_table`: per target, the zero-shot average rows are used
                  avg:pd.DataFrame,  # `target_average`
                  model:str|None=None, # the model whose runs are judged (default: the first with intermediate runs)
@@ -175,7 +173,7 @@ def claims_table(tt:pd.DataFrame,   # `transfer_table`: per target, the zero-sho
     a = avg[avg.model == model] if model else avg
     t = tt[(tt.model == model) & (tt.language == "avg-zero-shot") & (tt.perturbation == "clean")] if model and len(tt) else pd.DataFrame(columns=["target", "inter", "delta", "lo", "hi", "significant"])
     single = a[~a.inter.str.contains("+", regex=False)] if len(a) else a
-    fmt_row = lambda r: f"{r['inter']} {_fmt(r['delta'], r['lo'], r['hi'], r['significant'])}"
+    fmt_row = lambda r: f"{r['inter']} {fmt_delta(r)}"
     # 1. the title claim
     test = "the best intermediate task's Δ averaged over targets is > 0 and significant"
     if a.empty: claim("English intermediate-task training improves zero-shot cross-lingual transfer", test, "not tested here", "no intermediate-task runs")
