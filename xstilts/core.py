@@ -13,8 +13,8 @@ import yaml
 # %% auto #0
 __all__ = ['XStiltsError', 'did_you_mean', 'project_root', 'runs_dir', 'cache_dir', 'reports_dir', 'data_dir', 'atomic_path',
            'atomic_write_text', 'atomic_write_json', 'atomic_write_yaml', 'file_lock', 'stable_hash', 'seed_everything',
-           'RunId', 'parse_run_id', 'TrainParams', 'PretrainParams', 'WorldParams', 'DataSpec', 'PerturbSpec',
-           'SubGrid', 'StudyParams', 'parse_params', 'load_params', 'deep_update', 'check_params']
+           'release_memory', 'RunId', 'parse_run_id', 'TrainParams', 'PretrainParams', 'WorldParams', 'DataSpec',
+           'PerturbSpec', 'SubGrid', 'StudyParams', 'parse_params', 'load_params', 'deep_update', 'check_params']
 
 # %% ../nbs/00_core.ipynb #e75e14ea
 class XStiltsError(ValueError):
@@ -107,6 +107,13 @@ def seed_everything(seed:int):
     import numpy as np, torch
     random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
 
+def release_memory() -> bool:
+    "Collect garbage and give the freed heap back to the OS (glibc's `malloc_trim`); True where that ran."
+    import gc, ctypes, ctypes.util
+    gc.collect()
+    try: ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0); return True
+    except (OSError, AttributeError): return False   # not glibc (macOS, musl): nothing to trim
+
 # %% ../nbs/00_core.ipynb #79a90154
 _RUN_KEYS = ("model", "inter", "target", "seed")
 
@@ -155,6 +162,11 @@ class TrainParams(_Strict):
     precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bf16 autocast where the device supports it
     sampling: Literal["proportional", "temperature", "uniform"] = "proportional"  # multi-task: how often each task's batches come
     temperature: float = Field(2.0, ge=1)           # multi-task temperature sampling: p_i ∝ n_i^(1/T)
+    attention_dropout: Optional[float] = Field(None, ge=0, lt=1)  # dropout on attention probabilities (None: the encoder's own, 0.1 for XLM-R)
+
+    def record(self) -> dict:
+        "These settings as run records and cache keys store them: a setting added later is stored only when set, so older records still match."
+        return self.model_dump(exclude={k for k in ("attention_dropout",) if getattr(self, k) is None})
 
 class PretrainParams(_Strict):
     "MLM pretraining of the tiny encoders (cached by these settings)."

@@ -126,6 +126,7 @@ def run_study(params_file:str,             # the study's params YAML
         if out.exists() and all(run_status(Path(d)) == "done" for d in dirs): continue
         todo.append((k, (m, i, t), out, dirs))
     t0 = time.time()
+    _encoders_first(p, todo, progress, t0, log)
     workers = min(workers, max(1, len(todo)))
     if workers == 1:
         for k, (m, i, t), out, dirs in todo:
@@ -141,13 +142,17 @@ def run_study(params_file:str,             # the study's params YAML
     log(f"done in {time.time() - t0:.0f}s: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
     return counts
 
+def _encoders_first(p, todo, progress, t0, log):
+    "Pretrain, convert or trim the study's encoders here, before any task pair; hand the data fingerprints down to the pairs' kernels."
+    from .models import encoder_path, handed_down
+    for m in dict.fromkeys(pair[0] for _, pair, _, _ in todo):
+        log(f"encoder {m} ({time.time() - t0:.0f}s)"); encoder_path(m, p, progress)
+    os.environ.update(handed_down())
+
 def _run_pool(p, todo, params, workers, progress, t0, log):
     "Task pairs in `workers` processes. Encoders are pretrained first, here; pairs go target by target, so pairs running at once rarely wait on one phase-1 encoder."
     from concurrent.futures import ProcessPoolExecutor, as_completed
     import multiprocessing as mp
-    from .models import encoder_path
-    for m in dict.fromkeys(pair[0] for _, pair, _, _ in todo):
-        log(f"encoder {m} ({time.time() - t0:.0f}s)"); encoder_path(m, p, progress)
     models, targets = list(dict.fromkeys(pr[0] for _, pr, _, _ in todo)), list(dict.fromkeys(pr[2] for _, pr, _, _ in todo))
     order = sorted(todo, key=lambda x: (models.index(x[1][0]), targets.index(x[1][2])))  # stable: intermediates keep their order
     threads = max(1, _cpus() // workers)

@@ -4,16 +4,16 @@
 
 # %% ../nbs/05_models.ipynb #077dd158
 from __future__ import annotations
-import os, re, math, time, random, logging
+import os, re, json, math, time, random, logging
 from dataclasses import dataclass
 from pathlib import Path
 from .core import XStiltsError, did_you_mean, cache_dir, stable_hash, seed_everything, atomic_write_json, file_lock
 
 # %% auto #0
-__all__ = ['TINY_SIZES', 'HUB_ALIASES', 'CONVERTED', 'SPECIALS', 'HEADS', 'ModelSpec', 'known_models', 'parse_model',
-           'check_model', 'quiet_transformers', 'keep_chars', 'train_tokenizer', 'study_corpus', 'corpus_key',
-           'tiny_config', 'mlm_loss', 'pretrain_mlm', 'encoder_path', 'trimmed_path', 'trimming', 'load_with_head',
-           'load_tokenizer', 'save_encoder']
+__all__ = ['TINY_SIZES', 'HUB_ALIASES', 'CONVERTED', 'SPECIALS', 'FINGERPRINTS_ENV', 'HEADS', 'ModelSpec', 'known_models',
+           'parse_model', 'check_model', 'quiet_transformers', 'keep_chars', 'train_tokenizer', 'study_corpus',
+           'corpus_key', 'handed_down', 'tiny_config', 'mlm_loss', 'pretrain_mlm', 'encoder_path', 'trimmed_path',
+           'trimming', 'load_with_head', 'set_attention_dropout', 'load_tokenizer', 'save_encoder']
 
 # %% ../nbs/05_models.ipynb #446c6ad5
 TINY_SIZES = {  # size -> XLM-R config; the scale axis of the embedded study
@@ -117,11 +117,20 @@ def corpus_key(p) -> dict:
     key["fingerprint"] = _corpus_fingerprint(p)  # a changed generator or data file changes the key
     return key
 
-_FINGERPRINTS = {}
+_FINGERPRINTS, FINGERPRINTS_ENV = {}, "XSTILTS_FINGERPRINTS"
+def _fingerprint(key, compute) -> str:
+    "A fingerprint of a study's data, computed once per study: by this process, or handed down by the runner in `XSTILTS_FINGERPRINTS`."
+    k = stable_hash(key, 16)
+    if k not in _FINGERPRINTS: _FINGERPRINTS[k] = json.loads(os.environ.get(FINGERPRINTS_ENV) or "{}").get(k) or compute()
+    return _FINGERPRINTS[k]
+
+def handed_down() -> dict:
+    "Environment for the runner's task-pair kernels: the data fingerprints computed here, so each kernel does not read every dataset again."
+    return {FINGERPRINTS_ENV: json.dumps(_FINGERPRINTS)}
+
 def _corpus_fingerprint(p) -> str:
     k = p.model_dump_json(include={"source", "world", "targets", "intermediates", "languages", "data", "eval_split"})
-    if k not in _FINGERPRINTS: _FINGERPRINTS[k] = stable_hash(sorted(study_corpus(p).items()), 16)
-    return _FINGERPRINTS[k]
+    return _fingerprint(("corpus", k), lambda: stable_hash(sorted(study_corpus(p).items()), 16))
 
 # %% ../nbs/05_models.ipynb #8f9f7f3b
 def _pack(tokenizer, sents:list[str], max_length:int) -> list[list[int]]:
@@ -196,14 +205,14 @@ def trimmed_path(base:str, p) -> str:
     from xstilts.convert import trim_vocab
     from xstilts.pipeline import study_texts
     k = ("texts", p.model_dump_json(include={"source", "world", "targets", "intermediates", "languages", "data", "eval_split", "max_eval_examples"}))
-    fp = _FINGERPRINTS.get(k)
-    if fp is None:
-        texts = study_texts(p, dev=True); fp = _FINGERPRINTS[k] = (stable_hash(texts), texts)
-    out = cache_dir()/"encoders"/f"trimmed-{stable_hash({'base': base, 'texts': fp[0]})}"
+    texts = {}
+    def compute():
+        texts.update(study_texts(p, dev=True)); return stable_hash(texts)
+    out = cache_dir()/"encoders"/f"trimmed-{stable_hash({'base': base, 'texts': _fingerprint(k, compute)})}"
     if (out/"DONE").exists(): return str(out)
     with file_lock(cache_dir()/"locks"/"encoders"/f"{out.name}.lock"):
         if not (out/"DONE").exists():
-            trim_vocab(base, (t for ts in fp[1].values() for t in ts), out); (out/"DONE").write_text("ok\n")
+            trim_vocab(base, (t for ts in (texts or study_texts(p, dev=True)).values() for t in ts), out); (out/"DONE").write_text("ok\n")
     return str(out)
 
 def trimming(path:str) -> dict|None:
@@ -249,16 +258,26 @@ HEADS = {  # task format -> transformers auto class
     "retrieval": "AutoModel",
 }
 
-def load_with_head(path:str, fmt:str, num_labels:int|None=None):
-    "Load encoder weights from `path` into a fresh head for task format `fmt`."
+def load_with_head(path:str, fmt:str, num_labels:int|None=None, attention_dropout:float|None=None):
+    "Load encoder weights from `path` into a fresh head for task format `fmt` (optionally with another attention dropout)."
     import transformers
     quiet_transformers()
     if fmt not in HEADS: raise XStiltsError(f"Unknown task format '{fmt}'." + did_you_mean(fmt, HEADS))
     cls = getattr(transformers, HEADS[fmt])
     if fmt == "span": num_labels = 2  # start and end, whatever head the encoder was saved with (e.g. a 3-way NLI phase 1)
     kw = {"num_labels": num_labels} if num_labels else {}
-    try: return cls.from_pretrained(path, **kw)
+    try: model = cls.from_pretrained(path, **kw)
     except OSError as e: raise XStiltsError(f"Cannot load model from '{path}': {str(e).splitlines()[0]}") from None
+    if attention_dropout is not None: set_attention_dropout(model, attention_dropout)
+    return model
+
+def set_attention_dropout(model, p:float) -> int:
+    "Set the dropout on attention probabilities of every layer of `model` to `p` (the saved config keeps its own). Returns the layers changed."
+    import torch
+    mods = [m for n, m in model.named_modules() if n.endswith("attention.self.dropout") and isinstance(m, torch.nn.Dropout)]
+    if not mods: raise XStiltsError(f"attention_dropout: no BERT-style attention dropout found in {type(model).__name__}; leave attention_dropout unset for this encoder")
+    for m in mods: m.p = p
+    return len(mods)
 
 def load_tokenizer(path:str):
     "The tokenizer saved with an encoder."

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json, os, random, time, traceback, shutil
 from pathlib import Path
 import numpy as np, pandas as pd
-from .core import XStiltsError, RunId, StudyParams, cache_dir, stable_hash, seed_everything, atomic_write_json, data_dir, file_lock
+from .core import XStiltsError, RunId, StudyParams, cache_dir, stable_hash, seed_everything, atomic_write_json, data_dir, file_lock, release_memory
 from .tasks import get_task, eval_languages, target_eval_split
 from .data import load_examples, parse_spec
 from .models import encoder_path, load_with_head, load_tokenizer, save_encoder, parse_model, quiet_transformers, trimming
@@ -142,7 +142,7 @@ def fit(p:StudyParams, init:str, task_name:str, tp, seed:int, progress:bool=Fals
     tok = load_tokenizer(init)
     task, ops, labels, ftrain, score, prov = _prepare(p, init, task_name, tp, tok)
     seed_everything(seed)
-    model = load_with_head(init, task.format, len(labels) if ops.labelled else None)
+    model = load_with_head(init, task.format, len(labels) if ops.labelled else None, tp.attention_dropout)
     hist = train_loop(model, ftrain, tp, seed, tok.pad_token_id, score, desc=f"{task_name} seed {seed}", progress=progress, ckpt_dir=ckpt_dir)
     hist["data"] = prov; hist["labels"] = list(labels)
     if tp.selection == "target-dev": hist["selection"] = "target-dev (oracle)"
@@ -156,7 +156,7 @@ def fit_multitask(p:StudyParams, init:str, inter:str, seed:int, progress:bool=Fa
         tpt = p.train_for(t, "intermediate").model_copy(update={"selection": tp.selection})
         task, ops, labels, feats[t], scores[t], provs[t] = _prepare(p, init, t, tpt, tok)
         seed_everything(seed)
-        models[t] = load_with_head(init, task.format, len(labels) if ops.labelled else None)
+        models[t] = load_with_head(init, task.format, len(labels) if ops.labelled else None, tpt.attention_dropout)
     hist = train_multitask(models, feats, tp, seed, tok.pad_token_id, scores, desc=f"{inter} seed {seed}", progress=progress)
     hist["data"] = {"train": [s for v in provs.values() for s in v["train"]], "official_train": " + ".join(v["official_train"] for v in provs.values()),
                     "substituted": any(v["substituted"] for v in provs.values()), "dev": " + ".join(v["dev"] for v in provs.values()),
@@ -167,7 +167,7 @@ def phase1_key(p:StudyParams, model:str, inter:str, seed:int) -> dict:
     "Everything that determines a phase-1 encoder."
     parts = inter.split("+")
     data = [english_data(p, t, p.train_for(t, "intermediate")) for t in parts]
-    return {"encoder": encoder_path(model, p), "inter": inter, "seed": seed, "train": p.intermediate_train.model_dump(),
+    return {"encoder": encoder_path(model, p), "inter": inter, "seed": seed, "train": p.intermediate_train.record(),
             "fingerprint": stable_hash([[(e.get("id"), json.dumps(e, sort_keys=True, default=str)) for e in tr + dv] for tr, dv, _ in data], 16),
             "task_train": {t: p.task_train[t] for t in parts if t in p.task_train},
             "data": [[train_specs(p, t), dev_spec(p, t)] for t in parts] if len(parts) > 1 else [train_specs(p, inter), dev_spec(p, inter)], "source": p.source,
@@ -390,11 +390,11 @@ def run_params(p:StudyParams, rid:RunId) -> dict:
     "The exact settings that determine one run (what its record stores and re-runs compare against)."
     spec = parse_model(rid.model)
     d = {"run": {"model": rid.model, "inter": rid.inter, "target": rid.target, "seed": rid.seed, "id": str(rid)},
-         "study": p.study, "source": p.source, "train": p.train.model_dump(), "eval_split": eval_split(p, rid.target),
+         "study": p.study, "source": p.source, "train": p.train.record(), "eval_split": eval_split(p, rid.target),
          "languages": eval_languages(get_task(rid.target), p), "max_eval_examples": p.max_eval_examples,
          "data": {t: p.data[t].model_dump() for t in (rid.target, *rid.inter.split("+")) if t in p.data},
          "task_train": {t: p.task_train[t] for t in (rid.target, *rid.inter.split("+")) if t in p.task_train}}
-    if rid.inter != "none": d["intermediate_train"] = p.intermediate_train.model_dump()
+    if rid.inter != "none": d["intermediate_train"] = p.intermediate_train.record()
     if spec.kind in ("tiny", "random"): d["pretrain"] = p.pretrain.model_dump()
     if p.trim_vocab: d["trim_vocab"] = True   # only when on, so older records keep their params
     if p.source == "embedded": d["world"] = p.world.model_dump()
@@ -421,11 +421,14 @@ def _run_locked(p, rid, d, params, progress, raise_errors):
     try:
         t0 = time.time()
         init, h1 = phase1(p, rid.model, rid.inter, rid.seed, progress)
+        release_memory()   # phase 2 does not start on top of phase 1's freed heap
         if get_task(rid.target).format == "retrieval":
             scores, preds, h2 = evaluate_retrieval(p, rid, init)
         else:
             model, tok, h2 = fit(p, init, rid.target, p.train_for(rid.target), rid.seed, progress, ckpt_dir=d/".train-state")
             scores, preds = evaluate_target(p, rid, model, tok, tuple(h2["labels"]))
+            del model
+        release_memory()
         trim = trimming(encoder_path(rid.model, p))
         metrics = {"scores": scores, "phase1": h1, "phase2": h2, "seconds": round(time.time() - t0, 2), **({"vocab_trimming": trim} if trim else {}),
                    "substitutions": {k: v["data"]["train"] for k, v in (("inter", h1), ("target", h2)) if v and "data" in v and v["data"]["substituted"]}}
