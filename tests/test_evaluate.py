@@ -108,8 +108,11 @@ def test_embed_equals_one_by_one(tok, pooling, layer):
     texts = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 25))) for _ in range(17)]
     feats = encode_retrieval(texts, tok)
     model = XLMRobertaModel(_cfg(tok)).eval()
+    n_layers = len(model.encoder.layer)
     e = embed(model, feats, tok.pad_token_id, layer=layer, pooling=pooling, batch_size=4, precision="fp32")
     assert e.shape == (17, 32) and e.dtype == np.float32
+    assert len(model.encoder.layer) == n_layers
+    assert not any(getattr(h, "__name__", "") == "_stop_here" for l in model.encoder.layer for h in l._forward_hooks.values())  # early stop: hook removed
     with torch.no_grad():
         for i, f in enumerate(feats):
             h = model(input_ids=torch.tensor([f["input_ids"]]), output_hidden_states=True).hidden_states[layer][0]

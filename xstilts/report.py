@@ -236,8 +236,10 @@ def provenance(study:str) -> pd.DataFrame:
                          "substituted": dd["substituted"], "selected on": dd["dev"], "n_train": dd["n_train"], "selected step": h.get("selected_step")})
     return pd.DataFrame(rows)
 
-def methods_text(p:StudyParams, env:dict|None=None) -> str:
-    "A methods paragraph generated from the params (and one run's environment)."
+def _ad(tp) -> str: return f", attention dropout {tp.attention_dropout:g}" if tp.attention_dropout is not None else ""
+
+def methods_text(p:StudyParams, env:dict|None=None, peak_gib:float|None=None) -> str:
+    "A methods paragraph generated from the params (and one run's environment; `peak_gib`: the runs' peak resident memory)."
     src = {"embedded": "the embedded synthetic world (generated offline from seed %d)" % p.world.seed,
            "local": "real datasets in their original formats from the local directory XSTILTS_DATA", "hub": "the Hugging Face hub"}[p.source]
     t = p.train; it = p.intermediate_train
@@ -246,10 +248,13 @@ def methods_text(p:StudyParams, env:dict|None=None) -> str:
          + "".join(f"; {n}: models {', '.join(ms)} × {', '.join(i)} × {', '.join(t)} × seeds {', '.join(map(str, ss))}" for n, (ms, i, t, ss) in list(p.grids().items())[1:])
          + f". Data: {src}; zero-shot evaluation on the `{p.eval_split}` split"
          + (f" (at most {p.max_eval_examples} examples per language)" if p.max_eval_examples else "") + ". "
-         f"Phase 1 (intermediate): AdamW lr {it.lr:g}, batch {it.batch_size}, {it.epochs:g} epochs, warm-up {it.warmup:.0%}, max length {it.max_length}. "
-         f"Phase 2 (target, English): AdamW lr {t.lr:g}, batch {t.batch_size}, {t.epochs:g} epochs, warm-up {t.warmup:.0%}, max length {t.max_length}; "
+         f"Phase 1 (intermediate): AdamW lr {it.lr:g}, batch {it.batch_size}, {it.epochs:g} epochs, warm-up {it.warmup:.0%}, max length {it.max_length}{_ad(it)}. "
+         f"Phase 2 (target, English): AdamW lr {t.lr:g}, batch {t.batch_size}, {t.epochs:g} epochs, warm-up {t.warmup:.0%}, max length {t.max_length}{_ad(t)}; "
          f"checkpoint selection: {t.selection} ({t.evals_per_epoch} evaluations per epoch). Only the encoder is carried from phase 1 to phase 2 (fresh head). "
+         + ("Per-task settings: " + "; ".join(f"{k}: " + ", ".join(f"{a} {b}" for a, b in v.items()) for k, v in p.task_train.items()) + ". " if p.task_train else "")
+         + f"Training examples per task: at most {it.max_train_examples or 'all'} (phase 1), {t.max_train_examples or 'all'} (phase 2), unless set per task. "
          f"Significance: paired bootstrap over evaluation examples ({p.bootstrap} resamples; seeds averaged per example), two-sided, "
          f"Holm correction across each table, α = {p.alpha}.")
     if env: s += f" Software: torch {env.get('torch')}, transformers {env.get('transformers')}, Python {env.get('python')}; device: {env.get('cuda') or env.get('machine')}, {env.get('threads')} threads."
+    if peak_gib: s += f" Peak resident memory of a run's process: {peak_gib:.2f} GiB."
     return s

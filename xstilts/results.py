@@ -10,8 +10,8 @@ import pandas as pd, yaml
 from .core import XStiltsError, RunId, parse_run_id, runs_dir, atomic_write_json, atomic_write_yaml, atomic_path, atomic_write_text
 
 # %% auto #0
-__all__ = ['PRED_COLUMNS', 'run_dir', 'run_status', 'environment', 'check_not_overwriting', 'run_lock', 'write_record',
-           'write_failure', 'study_runs', 'load_predictions', 'finished_metrics', 'load_metrics']
+__all__ = ['PRED_COLUMNS', 'run_dir', 'run_status', 'environment', 'peak_rss_gib', 'check_not_overwriting', 'run_lock',
+           'write_record', 'write_failure', 'study_runs', 'load_predictions', 'finished_metrics', 'load_metrics']
 
 # %% ../nbs/09_results.ipynb #6f3d1e46
 PRED_COLUMNS = ["model", "inter", "target", "seed", "task", "language", "perturbation", "example_id", "gold", "prediction", "score"]
@@ -37,7 +37,17 @@ def environment(seed:int) -> dict:
     return {"python": sys.version.split()[0], "torch": torch.__version__, "transformers": transformers.__version__,
             "platform": platform.platform(), "machine": platform.machine(), "host": socket.gethostname(),
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-            "threads": torch.get_num_threads(), "seed": seed, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+            "threads": torch.get_num_threads(), "seed": seed, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "peak_rss_gib": peak_rss_gib(),
+            **({"peak_cuda_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2)} if torch.cuda.is_available() else {})}
+
+def peak_rss_gib() -> float:
+    "Peak resident memory of this process so far, GiB (a task pair's seeds run in one kernel: the peak up to this run)."
+    import resource
+    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(r / (2**30 if sys.platform == "darwin" else 2**20), 2)   # bytes on macOS, KiB elsewhere
+
+
 
 # %% ../nbs/09_results.ipynb #b0812f0d
 def check_not_overwriting(d:Path, params:dict):
