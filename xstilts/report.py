@@ -8,12 +8,13 @@ import json
 import numpy as np, pandas as pd
 from .core import StudyParams
 from .results import study_runs, load_predictions, load_metrics, finished_metrics
-from .stats import compare_to_baseline, paired_bootstrap, stratified_bootstrap, correct, SOURCE_LANG, _cell_rng
+from .stats import compare_to_baseline, paired_bootstrap, stratified_bootstrap, correct, paired_deltas, interaction_table, SOURCE_LANG, _cell_rng
 
 # %% auto #0
 __all__ = ['PAPER_BEST', 'score_table', 'fmt_delta', 'transfer_table', 'transfer_matrix', 'transfer_heatmap', 'language_facts',
            'language_table', 'control_table', 'robustness_summary', 'robustness_tests', 'robustness_curves',
-           'target_average', 'claims_table', 'provenance', 'methods_text']
+           'target_average', 'claims_table', 'strength_interactions', 'scale_interactions', 'scale_curves',
+           'provenance', 'methods_text']
 
 # %% ../nbs/12_report.ipynb #b440eb3c
 def score_table(metrics:pd.DataFrame) -> pd.DataFrame:
@@ -223,6 +224,46 @@ def claims_table(tt:pd.DataFrame,   # `transfer_table`: per target, the zero-sho
     claim("Continued multilingual MLM during intermediate training does not consistently outperform English intermediate training",
           "needs continued-MLM runs", "not tested here", "xstilts has no continued-MLM intermediate yet")
     return pd.DataFrame(rows)
+
+# %% ../nbs/12_report.ipynb #a89c4591
+def strength_interactions(preds:pd.DataFrame, p) -> pd.DataFrame:
+    "Trend of Δ (intermediate − baseline) with perturbation strength (clean = 0) and its difference in differences, per model × target × perturbation."
+    from xstilts.perturb import parse_label
+    if preds.empty or not (preds.perturbation != "clean").any() or not (preds.inter != "none").any(): return pd.DataFrame()
+    d = paired_deltas(preds)
+    parsed = {l: parse_label(l) for l in d.perturbation.unique() if l != "clean"}
+    frames = [d[(d.perturbation == "clean") | d.perturbation.map(lambda l: parsed.get(l, ("",))[0] == name)]
+              .assign(name=name, level=lambda t: [0.0 if l == "clean" else parsed[l][1] for l in t.perturbation])
+              for name in sorted({n for n, _ in parsed.values()})]
+    x = {v: v for v in pd.concat(frames).level.unique()}
+    return interaction_table(pd.concat(frames, ignore_index=True), x, by=["model", "target", "name"], n=p.bootstrap, alpha=p.alpha)
+
+def scale_interactions(preds:pd.DataFrame, p) -> pd.DataFrame:
+    "Trend of Δ with the encoder's size (log10 non-embedding parameters) and the difference in differences between the smallest and largest, per target × perturbation."
+    from xstilts.models import non_embedding_params, parse_model
+    models = [m for m in preds.model.unique() if parse_model(m).kind != "random" and non_embedding_params(m)]
+    if len(models) < 2 or not (preds.inter != "none").any(): return pd.DataFrame()
+    d = paired_deltas(preds[preds.model.isin(models)]).assign(level=lambda t: t.model)
+    out = interaction_table(d, {m: float(np.log10(non_embedding_params(m))) for m in models}, by=["target", "perturbation"], n=p.bootstrap, alpha=p.alpha)
+    return out.rename(columns={"levels": "models (small < large)"})
+
+def scale_curves(tt:pd.DataFrame, language:str="avg-zero-shot", perturbation:str="clean"):
+    "Δ (×100, 95% CI) against the encoder's non-embedding parameters, one panel per target, a line per intermediate task."
+    import matplotlib.pyplot as plt
+    from xstilts.models import non_embedding_params, parse_model
+    t = tt[(tt.language == language) & (tt.perturbation == perturbation)]
+    t = t[[parse_model(m).kind != "random" and bool(non_embedding_params(m)) for m in t.model]]
+    if t.model.nunique() < 2: return None
+    targets = sorted(t.target.unique())
+    fig, axes = plt.subplots(1, len(targets), figsize=(3.2 * len(targets), 2.8), squeeze=False)
+    for ax, target in zip(axes[0], targets):
+        for inter, g in t[t.target == target].groupby("inter"):
+            g = g.assign(x=[non_embedding_params(m) for m in g.model]).sort_values("x")
+            ax.errorbar(g.x, 100 * g.delta, yerr=[100 * (g.delta - g.lo), 100 * (g.hi - g.delta)], marker="o", capsize=3, label=inter)
+        ax.axhline(0, color="grey", lw=0.8); ax.set_xscale("log"); ax.set_title(target, fontsize=9)
+        ax.set_xlabel("non-embedding parameters"); ax.set_ylabel(f"Δ vs baseline ×100 ({language})")
+    axes[0][0].legend(fontsize=8); fig.suptitle(f"Scale: Δ with 95% CI ({perturbation})"); fig.tight_layout()
+    return fig
 
 # %% ../nbs/12_report.ipynb #ab8a3b8d
 def provenance(study:str) -> pd.DataFrame:

@@ -11,7 +11,7 @@ from .core import XStiltsError, did_you_mean, stable_hash
 
 # %% auto #0
 __all__ = ['CORRECTIONS', 'SOURCE_LANG', 'AVG_LABEL', 'COLUMNS', 'paired_bootstrap', 'stratified_bootstrap', 'paired_permutation',
-           'seed_test', 'correct', 'compare_to_baseline']
+           'seed_test', 'correct', 'compare_to_baseline', 'paired_deltas', 'trend_test', 'interaction_table']
 
 # %% ../nbs/10_stats.ipynb #f6b2b17e
 def _diffs(a, b) -> np.ndarray:
@@ -179,3 +179,52 @@ def compare_to_baseline(df:pd.DataFrame,  # tidy per-example predictions: COLUMN
         out.loc[idx, "p_holm"] = correct(out.loc[idx, "p"].to_numpy(), "holm")
     out["significant"] = out["p_holm"] < alpha
     return out.astype({"n_examples": int, "n_dropped": int, "n_seeds_inter": int, "n_seeds_base": int})[_OUT]
+
+# %% ../nbs/10_stats.ipynb #53ddd887
+def paired_deltas(df:pd.DataFrame) -> pd.DataFrame:
+    "Per example, Δ = intermediate − baseline (each averaged over its seeds): columns model, target, perturbation, language, example_id, inter, delta."
+    cols = [*_CELL, "example_id"]
+    per_ex = df.groupby(["inter", *cols], sort=False, observed=True)["score"].mean().reset_index()
+    base = per_ex[per_ex["inter"] == "none"].drop(columns="inter").rename(columns={"score": "base"})
+    both = per_ex[per_ex["inter"] != "none"].merge(base, on=cols, how="inner")
+    return both.assign(delta=both["score"] - both["base"]).drop(columns=["score", "base"])
+
+def trend_test(d:pd.DataFrame,     # rows: language, example_id, x (the level's value), delta
+               alpha:float=0.05,   # 1 - confidence level of [lo, hi]
+              ) -> dict:
+    "Slope of per-example Δ on x: OLS with a fixed effect per language, errors clustered by example. slope, lo, hi, p, n_examples, n_levels."
+    import statsmodels.api as sm
+    xs = d["x"].to_numpy(float)
+    if d["x"].nunique() < 2: return dict(slope=np.nan, lo=np.nan, hi=np.nan, p=np.nan, n_examples=0, n_levels=int(d["x"].nunique()))
+    langs = sorted(d["language"].unique())
+    X = np.column_stack([np.ones(len(d)), xs] + [(d["language"] == l).to_numpy(float) for l in langs[1:]])
+    clusters = pd.factorize(d["language"].astype(str) + "\x00" + d["example_id"].astype(str))[0]
+    fit = sm.OLS(d["delta"].to_numpy(float), X).fit(cov_type="cluster", cov_kwds={"groups": clusters})
+    lo, hi = fit.conf_int(alpha)[1]
+    return dict(slope=float(fit.params[1]), lo=float(lo), hi=float(hi), p=float(fit.pvalues[1]),
+                n_examples=int(clusters.max() + 1), n_levels=int(d["x"].nunique()))
+
+def interaction_table(d:pd.DataFrame,    # `paired_deltas` rows with a `level` column
+                      x:dict,            # level -> its value on the axis (levels not in x are left out)
+                      by:list,           # columns of one comparison besides `inter` (e.g. ['model', 'target', 'name'])
+                      n:int=2000, alpha:float=0.05, seed:int=0) -> pd.DataFrame:
+    "Trend of Δ along an axis and the difference in differences between its ends, per `by` × intermediate task; Holm across the table."
+    d = d[d["level"].isin(list(x))].assign(x=lambda t: t["level"].map(x).astype(float))
+    rows = []
+    for key, g in d.groupby([*by, "inter"], sort=True, observed=True):
+        zs = g[g["language"] != SOURCE_LANG]
+        g = zs if len(zs) else g
+        lv = sorted(g["level"].unique(), key=lambda l: x[l])
+        if len(lv) < 2: continue
+        lo_, hi_ = lv[0], lv[-1]
+        w = g[g["level"].isin([lo_, hi_])].pivot_table(index=["language", "example_id"], columns="level", values="delta").dropna()
+        strata = {l: (v[hi_].to_numpy(), v[lo_].to_numpy()) for l, v in w.groupby(level="language")}
+        did = stratified_bootstrap(strata, n=n, alpha=alpha, seed=_cell_rng(seed, key))
+        rows.append(dict(zip([*by, "inter"], key), levels=" < ".join(map(str, lv)), n_languages=g["language"].nunique(),
+                         **{k: v for k, v in trend_test(g, alpha).items()},
+                         did=did["delta"], did_lo=did["lo"], did_hi=did["hi"], p_did=did["p"]))
+    out = pd.DataFrame(rows)
+    if out.empty: return out
+    out["p_holm"] = correct(out["p"].to_numpy(), "holm")
+    out["significant"] = out["p_holm"] < alpha
+    return out
