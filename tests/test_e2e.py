@@ -37,6 +37,13 @@ def test_quick_embedded_study(xs_env):
     assert "data:image/png;base64" in html and "avg-zero-shot" in html and "Holm" in html and "Does intermediate training change robustness" in html and "codeswitch@0.3" in html
     nb = json.loads((reports/"summary.ipynb").read_text())
     assert not [o for c in nb["cells"] for o in c.get("outputs", []) if o["output_type"] == "error"]
+    from xstilts.grid import browser, browser_check
+    if browser():   # the published page as a browser shows it: every figure, no error output, nothing fetched from elsewhere
+        figs = html.count("data:image/png;base64")
+        b = browser_check(reports/"summary.html", screenshot=reports/"summary.png")
+        assert b["images"] == b["shown"] == figs >= 1 and b["error_outputs"] == b["tracebacks"] == 0 and b["external"] == b["js_errors"] == [], b
+        assert b["screenshot"]
+    else: print("no Chromium: the browser check of the report was skipped")
     pairs = sorted(reports.glob("model=*.ipynb"))
     assert len(pairs) == n_runs // len(p["quick"]["seeds"])
     assert all(pr.with_suffix(".html").exists() for pr in pairs)

