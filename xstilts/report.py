@@ -8,13 +8,13 @@ import json
 import numpy as np, pandas as pd
 from .core import StudyParams
 from .results import study_runs, load_predictions, load_metrics, finished_metrics
-from .stats import compare_to_baseline, paired_bootstrap, stratified_bootstrap, correct, paired_deltas, interaction_table, SOURCE_LANG, _cell_rng
+from .stats import compare_to_baseline, paired_bootstrap, stratified_bootstrap, correct, paired_deltas, interaction_table, seed_test, SOURCE_LANG, _cell_rng
 
 # %% auto #0
 __all__ = ['PAPER_BEST', 'score_table', 'fmt_delta', 'transfer_table', 'transfer_matrix', 'transfer_heatmap', 'language_facts',
            'language_table', 'control_table', 'robustness_summary', 'robustness_tests', 'robustness_curves',
-           'target_average', 'claims_table', 'strength_interactions', 'scale_interactions', 'scale_curves',
-           'provenance', 'methods_text']
+           'target_average', 'claims_table', 'seed_table', 'strength_interactions', 'scale_interactions',
+           'scale_curves', 'provenance', 'methods_text']
 
 # %% ../nbs/12_report.ipynb #b440eb3c
 def score_table(metrics:pd.DataFrame) -> pd.DataFrame:
@@ -224,6 +224,22 @@ def claims_table(tt:pd.DataFrame,   # `transfer_table`: per target, the zero-sho
     claim("Continued multilingual MLM during intermediate training does not consistently outperform English intermediate training",
           "needs continued-MLM runs", "not tested here", "xstilts has no continued-MLM intermediate yet")
     return pd.DataFrame(rows)
+
+# %% ../nbs/12_report.ipynb #6d87e9e7
+def seed_table(metrics:pd.DataFrame, p, aso:bool=True) -> pd.DataFrame:
+    "Per model × target × intermediate: mean ± sd over seeds of the zero-shot average (×100) vs the baseline's, with seed_test."
+    m = metrics[metrics.perturbation == "clean"] if len(metrics) else metrics
+    if m.empty or not (m.inter != "none").any(): return pd.DataFrame()
+    zs = m[(m.language != SOURCE_LANG) | ~m.target.isin(m[m.language != SOURCE_LANG].target.unique())]  # English only where it is all there is
+    per_seed = zs.groupby(["model", "target", "inter", "seed"])["value"].mean() * 100
+    rows = []
+    for (model, target, inter), x in per_seed.groupby(level=["model", "target", "inter"]):
+        if inter == "none" or (model, target, "none") not in per_seed.droplevel("seed").index: continue
+        y = per_seed.loc[(model, target, "none")]
+        rows.append(dict(model=model, target=target, inter=inter, **seed_test(x.to_numpy(), y.to_numpy(), aso=aso)))
+    out = pd.DataFrame(rows)
+    if len(out): out["p_welch_holm"] = correct(out["p_welch"].to_numpy(), "holm")
+    return out
 
 # %% ../nbs/12_report.ipynb #a89c4591
 def strength_interactions(preds:pd.DataFrame, p) -> pd.DataFrame:

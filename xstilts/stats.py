@@ -4,6 +4,7 @@
 
 # %% ../nbs/10_stats.ipynb #3a451aae
 from __future__ import annotations
+import warnings
 import numpy as np, pandas as pd
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
@@ -90,19 +91,29 @@ def paired_permutation(a,                  # per-example scores of system A
     return dict(delta=float(d.mean()), p=float(res.pvalue))
 
 # %% ../nbs/10_stats.ipynb #13537c2f
-def seed_test(x,  # per-seed scores of system X (e.g. one intermediate task)
-              y,  # per-seed scores of system Y (e.g. the baseline)
+def seed_test(x,                    # per-seed scores of system X (e.g. one intermediate task)
+              y,                    # per-seed scores of system Y (e.g. the baseline)
+              aso:bool=True,        # also Almost Stochastic Order (deepsig; ~4 s per comparison)
+              aso_iterations:int=1000, # its bootstrap iterations
+              seed:int=0,           # its bootstrap seed
              ) -> dict:
-    "Welch t-test and Mann-Whitney U test of per-seed scores: means, stds (ddof=1), statistics and p-values."
+    "Welch t-test, Mann-Whitney U test and ASO ε_min of per-seed scores: means, stds (ddof=1), statistics and p-values."
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     if not (len(x) and len(y)): raise XStiltsError(f"seed_test: each group needs at least one seed (got {len(x)} and {len(y)})")
     sd = lambda v: float(np.std(v, ddof=1)) if len(v) > 1 else np.nan
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():   # identical seeds: scipy warns of precision loss; the p-value says it
+        warnings.simplefilter("ignore", RuntimeWarning)
         t = stats.ttest_ind(x, y, equal_var=False) if min(len(x), len(y)) > 1 else None
     u = stats.mannwhitneyu(x, y, alternative="two-sided")
     return dict(n_x=len(x), n_y=len(y), mean_x=float(x.mean()), mean_y=float(y.mean()), std_x=sd(x), std_y=sd(y),
                 delta=float(x.mean() - y.mean()), t=float(t.statistic) if t else np.nan, p_welch=float(t.pvalue) if t else np.nan,
-                u=float(u.statistic), p_mwu=float(u.pvalue))
+                u=float(u.statistic), p_mwu=float(u.pvalue), aso_eps_min=_aso(x, y, aso_iterations, seed) if aso else np.nan)
+
+def _aso(x, y, iterations:int, seed:int) -> float:
+    from deepsig import aso
+    with warnings.catch_warnings():   # identical score sets: deepsig warns of a zero division and returns its ε_min all the same
+        warnings.simplefilter("ignore", UserWarning)
+        return float(aso(x, y, confidence_level=0.95, num_bootstrap_iterations=iterations, seed=seed, show_progress=False, num_jobs=1))
 
 # %% ../nbs/10_stats.ipynb #12af9cf9
 CORRECTIONS = {"holm": "Holm step-down: family-wise error rate", "fdr_bh": "Benjamini-Hochberg: false discovery rate"}
