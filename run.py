@@ -45,10 +45,12 @@ def browser():
     if any(shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome")): return
     if os.geteuid() != 0 or not shutil.which("apt-get"):
         print("no Chromium here (Debian: apt install chromium): the report's browser check will be skipped", flush=True); return
-    quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    ok = subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium"], **quiet).returncode == 0 or (
-        subprocess.run(["apt-get", "update", "-q"], **quiet).returncode == 0 and
-        subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium"], **quiet).returncode == 0)
+    def apt(*args):
+        try: return subprocess.run(["apt-get", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600,
+                                    env=dict(os.environ, DEBIAN_FRONTEND="noninteractive")).returncode == 0
+        except subprocess.TimeoutExpired: return False
+    install = ("install", "-y", "-q", "--no-install-recommends", "chromium")
+    ok = apt(*install) or (apt("update", "-q") and apt(*install))
     print("installed Chromium with apt" if ok else "could not install Chromium with apt: the report's browser check will be skipped", flush=True)
 
 def env():
