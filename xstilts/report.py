@@ -143,11 +143,7 @@ def target_average(preds:pd.DataFrame, p:StudyParams, perturbation:str="clean") 
     "Per (model, intermediate): Δ vs the baseline averaged over targets (each the mean over its zero-shot languages), stratified-bootstrap CI, Holm per model."
     cols = ["model", "inter", "targets", "n_targets", "delta", "lo", "hi", "p", "n_examples", "p_holm", "significant"]
     if preds.empty or (preds.inter != "none").sum() == 0: return pd.DataFrame(columns=cols)
-    d = preds[(preds.perturbation == perturbation) & (preds.language != SOURCE_LANG)]
-    key = ["model", "target", "language", "example_id"]
-    per_ex = d.groupby(["inter", *key], observed=True)["score"].mean().reset_index()
-    base = per_ex[per_ex.inter == "none"].drop(columns="inter").rename(columns={"score": "base"})
-    both = per_ex[per_ex.inter != "none"].merge(base, on=key)
+    both = paired_deltas(preds[(preds.perturbation == perturbation) & (preds.language != SOURCE_LANG)])
     rows = []
     for (model, inter), g in both.groupby(["model", "inter"], sort=True):
         strata = {(t, l): (x["score"].to_numpy(), x["base"].to_numpy()) for (t, l), x in g.groupby(["target", "language"], sort=True)}

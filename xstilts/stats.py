@@ -193,12 +193,12 @@ def compare_to_baseline(df:pd.DataFrame,  # tidy per-example predictions: COLUMN
 
 # %% ../nbs/10_stats.ipynb #53ddd887
 def paired_deltas(df:pd.DataFrame) -> pd.DataFrame:
-    "Per example, Δ = intermediate − baseline (each averaged over its seeds): columns model, target, perturbation, language, example_id, inter, delta."
+    "Per example, intermediate (`score`) and baseline (`base`), each averaged over its seeds, and Δ = score − base; with model, target, perturbation, language, example_id, inter."
     cols = [*_CELL, "example_id"]
     per_ex = df.groupby(["inter", *cols], sort=False, observed=True)["score"].mean().reset_index()
     base = per_ex[per_ex["inter"] == "none"].drop(columns="inter").rename(columns={"score": "base"})
     both = per_ex[per_ex["inter"] != "none"].merge(base, on=cols, how="inner")
-    return both.assign(delta=both["score"] - both["base"]).drop(columns=["score", "base"])
+    return both.assign(delta=both["score"] - both["base"])
 
 def trend_test(d:pd.DataFrame,     # rows: language, example_id, x (the level's value), delta
                alpha:float=0.05,   # 1 - confidence level of [lo, hi]
