@@ -219,5 +219,6 @@ def test_real_mini_expands_and_records_its_substitutions():
     prov = {t: PL.english_data(p, t, p.train_for(t, "intermediate" if t in p.intermediates else "target"))[2] for t in ("squad", "anli", "xnli", "mlqa")}
     assert prov["squad"]["train"] == ["squad:dev"] and prov["squad"]["substituted"] and prov["squad"]["dev"] == "holdout"
     assert prov["xnli"]["train"] == ["snli:dev"] and prov["mlqa"]["train"] == ["tydiqa:train"]
-    assert prov["squad"]["n_train"] == 1000 and prov["squad"]["n_train_available"] > 9000
+    assert prov["squad"]["n_train"] == p.task_train["squad"]["max_train_examples"] == 600 and prov["squad"]["n_train_available"] > 9000
+    assert prov["xnli"]["n_train"] == 2000 and prov["anli"]["n_train"] == p.intermediate_train.max_train_examples == 1000   # per-task caps
     for r in runs[:: 7]: assert PL.run_params(p, r)["trim_vocab"] is True
