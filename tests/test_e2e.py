@@ -1,5 +1,5 @@
 "End to end: the quick embedded study and the quick real-data study through papermill, records and reports."
-import json, os, time
+import json, os, re, time
 from pathlib import Path
 import pandas as pd, pytest, yaml
 from conftest import ROOT, xstilts
@@ -39,7 +39,7 @@ def test_quick_embedded_study(xs_env):
     assert not [o for c in nb["cells"] for o in c.get("outputs", []) if o["output_type"] == "error"]
     from xstilts.grid import browser, browser_check
     if browser():   # the published page as a browser shows it: every figure, no error output, nothing fetched from elsewhere
-        figs = html.count("data:image/png;base64")
+        figs = len(re.findall(r'<img[^>]*src="data:image/png;base64', html))   # figures, not the page's icon
         b = browser_check(reports/"summary.html", screenshot=reports/"summary.png")
         assert b["images"] == b["shown"] == figs >= 1 and b["error_outputs"] == b["tracebacks"] == 0 and b["external"] == b["js_errors"] == [], b
         assert b["screenshot"]
