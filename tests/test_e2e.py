@@ -15,6 +15,8 @@ def test_quick_embedded_study(xs_env):
     assert ctl["intermediates"] == ["none"]
     n_main = len(p["models"]) * len(set(p["intermediates"]) | {"none"}) * len(p["targets"]) * len(p["quick"]["seeds"])
     n_runs = n_main + len(ctl["models"]) * len(p["targets"]) * len(p["quick"]["seeds"])
+    n_p1 = len(set(p["intermediates"]) - {"none"}) * len(p["quick"]["seeds"])   # the grid's cost, reported before it starts
+    assert f"phase 1: {n_p1} intermediate encoders needed by pending runs, 0 cached, {n_p1} to train" in r.stdout, r.stdout
     dirs = [d for d in runs.iterdir() if d.is_dir()]
     assert len(dirs) == n_runs and all((d/"DONE").exists() for d in dirs)
     assert sorted({d.name.split("__")[1] for d in dirs if d.name.startswith(f"model={ctl['models'][0]}__")}) == ["inter=none"]
@@ -66,6 +68,7 @@ def test_quick_embedded_study(xs_env):
     assert not (runs2/f"{held}__seed=1").exists() and (runs2/"model=tiny-s__inter=qqp__target=xnli__seed=1"/"DONE").exists()
     r4 = xstilts("run", "params/embedded.yaml", "--quick", "--workers", "2", env=env2)
     assert r4.returncode == 0 and "2 to do" in r4.stdout and len([l for l in r4.stdout.splitlines() if l.startswith("[")]) == 1 and "qqp → pawsx" in r4.stdout, r4.stdout
+    assert "phase 1: 2 intermediate encoders needed by pending runs, 2 cached, 0 to train" in r4.stdout, r4.stdout   # qqp, both seeds: trained for xnli
     for d in dirs:  # every run's metrics are identical to the one-worker study's
         m1, m2 = (json.loads((x/d.name/"metrics.json").read_text()) for x in (runs, runs2))
         assert [(s["language"], s["value"]) for s in m1["scores"]] == [(s["language"], s["value"]) for s in m2["scores"]], d.name

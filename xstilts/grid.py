@@ -179,6 +179,7 @@ def run_study(params_file:str,             # the study's params YAML
         todo.append((k, (m, i, t), out, dirs))
     t0 = time.time()
     _encoders_first(p, todo, progress, t0, log)
+    _phase1_cost(p, [r for r in runs if run_status(run_dir(p.study, r)) != "done"], log)
     workers = min(workers, max(1, len(todo)))
     if workers == 1:
         for k, (m, i, t), out, dirs in todo:
@@ -200,6 +201,14 @@ def _encoders_first(p, todo, progress, t0, log):
     for m in dict.fromkeys(pair[0] for _, pair, _, _ in todo):
         log(f"encoder {m} ({time.time() - t0:.0f}s)"); encoder_path(m, p, progress)
     os.environ.update(handed_down())
+
+def _phase1_cost(p, pending:list, log):
+    "Report, before anything trains, how many phase-1 encoders the pending runs need and how many are cached already."
+    from .pipeline import phase1_dir
+    need = sorted({(r.model, r.inter, r.seed) for r in pending if r.inter != "none"})
+    if not need: return
+    cached = sum((phase1_dir(p, *k)/"DONE").exists() for k in need)
+    log(f"phase 1: {len(need)} intermediate encoders needed by pending runs, {cached} cached, {len(need) - cached} to train")
 
 def _run_pool(p, todo, params, workers, progress, t0, log):
     "Task pairs in `workers` processes. Encoders are pretrained first, here; pairs go target by target, so pairs running at once rarely wait on one phase-1 encoder."

@@ -20,7 +20,7 @@ from .results import run_dir, run_status, run_lock, write_record, write_failure,
 
 # %% auto #0
 __all__ = ['FORMATS', 'TRAINED_FORMATS', 'train_specs', 'dev_spec', 'eval_split', 'english_data', 'FormatOps', 'task_labels',
-           'fit', 'fit_multitask', 'phase1_key', 'phase1', 'evaluate_target', 'study_perturbations',
+           'fit', 'fit_multitask', 'phase1_key', 'phase1_dir', 'phase1', 'evaluate_target', 'study_perturbations',
            'study_dictionaries', 'pair_similarity', 'evaluate_retrieval', 'run_params', 'run_one', 'study_texts']
 
 # %% ../nbs/11_pipeline.ipynb #b4ca3704
@@ -173,12 +173,15 @@ def phase1_key(p:StudyParams, model:str, inter:str, seed:int) -> dict:
             "data": [[train_specs(p, t), dev_spec(p, t)] for t in parts] if len(parts) > 1 else [train_specs(p, inter), dev_spec(p, inter)], "source": p.source,
             "where": p.world.model_dump() if p.source == "embedded" else str(data_dir(required=False))}
 
+def phase1_dir(p:StudyParams, model:str, inter:str, seed:int) -> Path:
+    "Where the phase-1 encoder of (model, inter, seed) is cached (it is there, trained, when the folder holds DONE)."
+    return cache_dir()/"phase1"/f"{parse_model(model).name.replace('/', '_')}__{inter}__seed={seed}-{stable_hash(phase1_key(p, model, inter, seed))}"
+
 def phase1(p:StudyParams, model:str, inter:str, seed:int, progress:bool=False) -> tuple[str, dict]:
     "The phase-1 encoder of (model, inter, seed): trained once, then read from the cache. Returns (path, history)."
     base = encoder_path(model, p, progress)
     if inter == "none": return base, {}
-    key = phase1_key(p, model, inter, seed)
-    out = cache_dir()/"phase1"/f"{parse_model(model).name.replace('/', '_')}__{inter}__seed={seed}-{stable_hash(key)}"
+    out = phase1_dir(p, model, inter, seed)
     if (out/"DONE").exists(): return str(out), json.loads((out/"history.json").read_text())
     with file_lock(cache_dir()/"locks"/"phase1"/f"{out.name}.lock"):  # parallel workers: one trains it, the others wait and read it
         if (out/"DONE").exists(): return str(out), json.loads((out/"history.json").read_text())
