@@ -13,8 +13,8 @@ from .stats import compare_to_baseline, paired_bootstrap, stratified_bootstrap, 
 # %% auto #0
 __all__ = ['PAPER_BEST', 'score_table', 'fmt_delta', 'transfer_table', 'transfer_matrix', 'transfer_heatmap', 'language_facts',
            'language_table', 'control_table', 'robustness_summary', 'robustness_tests', 'robustness_curves',
-           'target_average', 'claims_table', 'seed_table', 'strength_interactions', 'scale_interactions',
-           'scale_curves', 'provenance', 'methods_text']
+           'target_average', 'claims_table', 'resource_gap', 'seed_table', 'strength_interactions',
+           'scale_interactions', 'scale_curves', 'provenance', 'methods_text']
 
 # %% ../nbs/12_report.ipynb #b440eb3c
 def score_table(metrics:pd.DataFrame) -> pd.DataFrame:
@@ -220,6 +220,33 @@ def claims_table(tt:pd.DataFrame,   # `transfer_table`: per target, the zero-sho
     claim("Continued multilingual MLM during intermediate training does not consistently outperform English intermediate training",
           "needs continued-MLM runs", "not tested here", "xstilts has no continued-MLM intermediate yet")
     return pd.DataFrame(rows)
+
+# %% ../nbs/12_report.ipynb #7df2ba42
+def resource_gap(preds:pd.DataFrame, p, perturbation:str="clean", low=("low", "unseen"), high=("high",)) -> pd.DataFrame:
+    "Δ(low-resource languages) − Δ(high-resource languages) per model × target × intermediate, with a stratified bootstrap CI and Holm."
+    from scipy import stats as st
+    from xstilts.perturb import resource_level
+    if preds.empty or not (preds.inter != "none").any(): return pd.DataFrame()
+    d = paired_deltas(preds[(preds.perturbation == perturbation) & (preds.language != SOURCE_LANG)])
+    d["group"] = [("low" if r in low else "high" if r in high else None) for r in (resource_level(l, p.source) for l in d.language)]
+    rows = []
+    for (model, target, inter), g in d.dropna(subset=["group"]).groupby(["model", "target", "inter"], sort=True):
+        by = {k: [x.delta.to_numpy() for _, x in gg.groupby("language", sort=True)] for k, gg in g.groupby("group")}
+        if set(by) != {"low", "high"}: continue
+        lows, highs = by["low"], by["high"]
+        def contrast(*xs, axis=-1):
+            return sum(x.mean(axis=axis) for x in xs[:len(lows)]) / len(lows) - sum(x.mean(axis=axis) for x in xs[len(lows):]) / len(highs)
+        delta = float(contrast(*lows, *highs))
+        res = st.bootstrap((*lows, *highs), contrast, n_resamples=p.bootstrap, vectorized=True, paired=False, method="percentile",
+                           confidence_level=1 - p.alpha, rng=_cell_rng(0, (model, target, inter, perturbation, "resource-gap")))
+        dist = res.bootstrap_distribution
+        pval = float(min(1.0, 2 * min((dist <= 0).mean(), (dist >= 0).mean())))
+        rows.append(dict(model=model, target=target, inter=inter, low_languages=len(lows), high_languages=len(highs),
+                         delta_low=float(np.mean([x.mean() for x in lows])), delta_high=float(np.mean([x.mean() for x in highs])),
+                         gap=delta, lo=float(res.confidence_interval.low), hi=float(res.confidence_interval.high), p=pval))
+    out = pd.DataFrame(rows)
+    if len(out): out["p_holm"] = correct(out["p"].to_numpy(), "holm"); out["significant"] = out["p_holm"] < p.alpha
+    return out
 
 # %% ../nbs/12_report.ipynb #6d87e9e7
 def seed_table(metrics:pd.DataFrame, p, aso:bool=True) -> pd.DataFrame:
