@@ -104,7 +104,7 @@ def browser_check(html:Path,                 # a rendered report
         out = json.loads(html_lib.unescape(m.group(1)))
         out["js_errors"] = [l for l in r.stderr.splitlines() if "Uncaught" in l]
         if screenshot is not None:
-            Path(screenshot).parent.mkdir(parents=True, exist_ok=True)
+            Path(screenshot).parent.mkdir(parents=True, exist_ok=True); Path(screenshot).unlink(missing_ok=True)   # an old one is not this page
             subprocess.run([*flags, f"--user-data-dir={d}/profile2", f"--window-size=1280,{height}", f"--screenshot={Path(screenshot).resolve()}",
                             Path(html).resolve().as_uri()], capture_output=True, text=True, timeout=timeout, env=env)
             out["screenshot"] = str(screenshot) if Path(screenshot).exists() else None
