@@ -22,7 +22,9 @@ def _outputs(model, feats:list[dict], pad_id:int, batch_size:int, precision:str,
     for idx in sorted_batches([feature_length(f) for f in feats], batch_size):
         b = collate([{"input_ids": feats[i]["input_ids"]} for i in idx], pad_id, fmt)
         with autocast(precision, dev_):
-            yield idx, model(**{k: b[k].to(dev_) for k in keep}, **kw), b["attention_mask"]
+            try: o = model(**{k: b[k].to(dev_) for k in keep}, **kw)
+            except _Stop as stop: o = stop   # a pass ended early by `_stop_here`: its hidden states
+            yield idx, o, b["attention_mask"]
 
 @torch.inference_mode()
 def class_logits(model,                 # a sequence-classification or multiple-choice model
@@ -165,19 +167,16 @@ def embed(model,                 # any transformers encoder (with or without a h
     if pooling not in POOLING: raise XStiltsError(f"Unknown pooling '{pooling}'." + did_you_mean(pooling, POOLING))
     layers = _layers(model)
     early = layers is not None and 0 < layer < len(layers)   # stop after layer `layer`: the layers above cannot change it
-    dev_ = device(); model.to(dev_).eval()
     out = None
     hook = layers[layer - 1].register_forward_hook(_stop_here) if early else None
     try:
-        for idx in sorted_batches([feature_length(f) for f in feats], batch_size):
-            b = collate([{"input_ids": feats[i]["input_ids"]} for i in idx], pad_id, "retrieval")
-            with autocast(precision, dev_):
-                try:
-                    hs = model(input_ids=b["input_ids"].to(dev_), attention_mask=b["attention_mask"].to(dev_), output_hidden_states=not early).hidden_states
-                    if not -len(hs) <= layer < len(hs): raise XStiltsError(f"embed: layer {layer} is out of range; the model has hidden states 0..{len(hs) - 1}")
-                    h = hs[layer]
-                except _Stop as s: h = s.hidden
-            v = POOLING[pooling](h.float(), b["attention_mask"].to(h.device).float()).cpu().numpy()
+        for idx, o, mask in _outputs(model, feats, pad_id, batch_size, precision, "retrieval", output_hidden_states=not early):
+            if isinstance(o, _Stop): h = o.hidden
+            else:
+                hs = o.hidden_states
+                if not -len(hs) <= layer < len(hs): raise XStiltsError(f"embed: layer {layer} is out of range; the model has hidden states 0..{len(hs) - 1}")
+                h = hs[layer]
+            v = POOLING[pooling](h.float(), mask.to(h.device).float()).cpu().numpy()
             if out is None: out = np.zeros((len(feats), v.shape[1]), dtype=np.float32)
             out[idx] = v
     finally:

@@ -81,7 +81,7 @@ _PROBE = """<script>window.addEventListener('load', function () {
 def browser() -> str|None:
     "A headless-capable Chromium on this machine (Debian: `apt install chromium`), or None."
     import shutil
-    return next((shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None)
+    return next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
 
 def browser_check(html:Path,                 # a rendered report
                   screenshot:Path|None=None, # also save a PNG of the page's top here
