@@ -180,14 +180,18 @@ def pretrain_mlm(model, tokenizer, corpus:dict, pp, progress:bool=False) -> list
     gen = torch.Generator().manual_seed(pp.seed)
     coll = DataCollatorForLanguageModeling(tokenizer, mlm_probability=pp.mask_prob, return_tensors="pt")
     opt = torch.optim.AdamW(model.parameters(), lr=pp.lr, weight_decay=0.01, betas=(0.9, 0.98), eps=1e-6)
-    sched = get_linear_schedule_with_warmup(opt, max(1, pp.steps // 20), max(1, pp.steps))
+    sched = get_linear_schedule_with_warmup(opt, max(1, round(pp.steps * pp.warmup) if pp.warmup is not None else pp.steps // 20), max(1, pp.steps))
     model.train(); losses = []
     from tqdm.auto import tqdm
     for step in tqdm(range(pp.steps), desc="MLM pretraining", disable=not progress, mininterval=2):
-        l = langs[torch.multinomial(q, 1, generator=gen).item()]
-        pick = torch.randint(len(seqs[l]), (pp.batch_size,), generator=gen).tolist()
+        if pp.batches == "mixed":
+            ls = [langs[i] for i in torch.multinomial(q, pp.batch_size, replacement=True, generator=gen).tolist()]
+            pick = [seqs[l][torch.randint(len(seqs[l]), (1,), generator=gen).item()] for l in ls]
+        else:
+            l = langs[torch.multinomial(q, 1, generator=gen).item()]
+            pick = [seqs[l][i] for i in torch.randint(len(seqs[l]), (pp.batch_size,), generator=gen).tolist()]
         torch.manual_seed(pp.seed * 1_000_003 + step)  # the collator's masking draws from the global generator
-        batch = coll([{"input_ids": seqs[l][i]} for i in pick])
+        batch = coll([{"input_ids": x} for x in pick])
         with autocast(pp.precision):
             loss = mlm_loss(model, batch["input_ids"], (batch["input_ids"] != tokenizer.pad_token_id).long(), batch["labels"])
         loss.backward(); torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -206,7 +210,7 @@ def encoder_path(name:str, p, progress:bool=False) -> str:
             base = converted_path(spec.ref)
         return trimmed_path(base, p) if getattr(p, "trim_vocab", False) else base
     key = {"size": spec.ref, "kind": spec.kind, "corpus": corpus_key(p), "vocab": p.pretrain.vocab_size,
-           **({"pretrain": p.pretrain.model_dump()} if spec.kind == "tiny" else {"seed": p.pretrain.seed})}
+           **({"pretrain": p.pretrain.record()} if spec.kind == "tiny" else {"seed": p.pretrain.seed})}
     out = cache_dir()/"encoders"/f"{name}-{stable_hash(key)}"
     if (out/"DONE").exists(): return str(out)
     with file_lock(cache_dir()/"locks"/"encoders"/f"{out.name}.lock"):  # parallel workers: one pretrains, the others wait and read it

@@ -398,7 +398,7 @@ def run_params(p:StudyParams, rid:RunId) -> dict:
          "data": {t: p.data[t].model_dump() for t in (rid.target, *rid.inter.split("+")) if t in p.data},
          "task_train": {t: p.task_train[t] for t in (rid.target, *rid.inter.split("+")) if t in p.task_train}}
     if rid.inter != "none": d["intermediate_train"] = p.intermediate_train.record()
-    if spec.kind in ("tiny", "random"): d["pretrain"] = p.pretrain.model_dump()
+    if spec.kind in ("tiny", "random"): d["pretrain"] = p.pretrain.record()
     if p.trim_vocab: d["trim_vocab"] = True   # only when on, so older records keep their params
     if p.source == "embedded": d["world"] = p.world.model_dump()
     pert = study_perturbations(p, rid.target)
