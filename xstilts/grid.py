@@ -162,9 +162,11 @@ def run_study(params_file:str,             # the study's params YAML
               quick:bool=False,            # apply the params file's `quick` section (a smoke version)
               progress:bool|None=None,     # progress bars inside notebooks (default: only on a terminal)
               workers:int=1,               # task pairs run at once, each in its own process and kernel (CPU threads split between them)
+              threads:int|None=None,       # CPU threads per task pair's kernel (default: the CPUs split between the workers)
               log=print) -> dict:
     "Run every pending task pair of a study, then its summary. Returns counts of run statuses."
     if workers < 1: raise XStiltsError(f"workers must be at least 1, not {workers}")
+    if threads is not None and threads < 1: raise XStiltsError(f"threads must be at least 1, not {threads}")
     p = load_params(params_file, overrides, quick=quick)
     ps = pairs(p); runs = expand(p)
     done = sum(run_status(run_dir(p.study, r)) == "done" for r in runs)
@@ -184,9 +186,9 @@ def run_study(params_file:str,             # the study's params YAML
     if workers == 1:
         for k, (m, i, t), out, dirs in todo:
             log(f"[{k}/{len(ps)}] {m} · {i} → {t} ({time.time() - t0:.0f}s)")
-            for line in _pair_job(TEMPLATES["pair"], str(out), {**params, "model": m, "inter": i, "target": t}, dirs)[1]: log(line)
+            for line in _pair_job(TEMPLATES["pair"], str(out), {**params, "model": m, "inter": i, "target": t}, dirs, threads)[1]: log(line)
     else:
-        _run_pool(p, todo, params, workers, progress, t0, log)
+        _run_pool(p, todo, params, workers, progress, t0, log, threads)
     log(f"summary → {reports_dir()/p.study/'summary.html'}")
     execute(TEMPLATES["summary"], reports_dir()/p.study/"summary.ipynb", params, log)
     st = status_table(p)
@@ -210,13 +212,13 @@ def _phase1_cost(p, pending:list, log):
     cached = sum((phase1_dir(p, *k)/"DONE").exists() for k in need)
     log(f"phase 1: {len(need)} intermediate encoders needed by pending runs, {cached} cached, {len(need) - cached} to train")
 
-def _run_pool(p, todo, params, workers, progress, t0, log):
+def _run_pool(p, todo, params, workers, progress, t0, log, threads=None):
     "Task pairs in `workers` processes. Encoders are pretrained first, here; pairs go target by target, so pairs running at once rarely wait on one phase-1 encoder."
     from concurrent.futures import ProcessPoolExecutor, as_completed
     import multiprocessing as mp
     models, targets = list(dict.fromkeys(pr[0] for _, pr, _, _ in todo)), list(dict.fromkeys(pr[2] for _, pr, _, _ in todo))
     order = sorted(todo, key=lambda x: (models.index(x[1][0]), targets.index(x[1][2])))  # stable: intermediates keep their order
-    threads = max(1, _cpus() // workers)
+    threads = threads or max(1, _cpus() // workers)
     log(f"{len(order)} task pairs on {workers} workers × {threads} thread{'s' * (threads > 1)}")
     with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as ex:
         futs = {ex.submit(_pair_job, TEMPLATES["pair"], str(out), {**params, "model": pr[0], "inter": pr[1], "target": pr[2]}, dirs, threads): pr
