@@ -22,9 +22,9 @@ def test_quick_embedded_study(xs_env):
     assert len(dirs) == n_runs and all((d/"DONE").exists() for d in dirs)
     assert sorted({d.name.split("__")[1] for d in dirs if d.name.startswith(f"model={ctl['models'][0]}__")}) == ["inter=none"]
     # one record, checked in full
-    d = runs/"model=tiny-s__inter=mnli__target=xnli__seed=1"
+    d = runs/"model=tiny-xs__inter=mnli__target=xnli__seed=1"
     prm = yaml.safe_load((d/"params.yaml").read_text())
-    assert prm["run"] == {"model": "tiny-s", "inter": "mnli", "target": "xnli", "seed": 1, "id": d.name}
+    assert prm["run"] == {"model": "tiny-xs", "inter": "mnli", "target": "xnli", "seed": 1, "id": d.name}
     preds = pd.read_parquet(d/"predictions.parquet")
     m = json.loads((d/"metrics.json").read_text())
     langs = prm["languages"]
@@ -60,13 +60,13 @@ def test_quick_embedded_study(xs_env):
     # while another runner holds one task pair: that pair is left to it; once released, a re-run does only that pair
     env2 = dict(xs_env, **{f"XSTILTS_{k}": str(Path(xs_env["XSTILTS_RUNS"]).parent/f"par_{k.lower()}") for k in ("RUNS", "CACHE", "REPORTS")})
     runs2, reports2 = _study(env2, "embedded-quick")
-    held = "model=tiny-s__inter=qqp__target=pawsx"
+    held = "model=tiny-xs__inter=qqp__target=pawsx"
     from xstilts.results import run_lock
     with run_lock(reports2/".locks"/held) as h:
         assert h
         r3 = xstilts("run", "params/embedded.yaml", "--quick", "--workers", "2", "--threads", "1", env=env2)
     assert r3.returncode == 1 and "2 workers" in r3.stdout and "another runner is on it" in r3.stdout, r3.stdout[-3000:] + r3.stderr[-3000:]
-    assert not (runs2/f"{held}__seed=1").exists() and (runs2/"model=tiny-s__inter=qqp__target=xnli__seed=1"/"DONE").exists()
+    assert not (runs2/f"{held}__seed=1").exists() and (runs2/"model=tiny-xs__inter=qqp__target=xnli__seed=1"/"DONE").exists()
     r4 = xstilts("run", "params/embedded.yaml", "--quick", "--workers", "2", "--threads", "1", env=env2)
     assert r4.returncode == 0 and "2 to do" in r4.stdout and len([l for l in r4.stdout.splitlines() if l.startswith("[")]) == 1 and "qqp → pawsx" in r4.stdout, r4.stdout
     assert "phase 1: 2 intermediate encoders needed by pending runs, 2 cached, 0 to train" in r4.stdout, r4.stdout   # qqp, both seeds: trained for xnli

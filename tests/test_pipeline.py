@@ -1,5 +1,6 @@
 "Phases 1-3 in process: any encoder by path, CPU determinism, phase-1 reuse, failures recorded with a reason."
 import json, os
+import torch
 from pathlib import Path
 import pandas as pd, pytest
 from xstilts.core import parse_params, RunId, cache_dir
@@ -125,3 +126,25 @@ def test_qa_head_on_an_encoder_saved_after_nli(tmp_path, local_encoder):
     nli.save_pretrained(tmp_path/"after-nli")
     qa = load_with_head(str(tmp_path/"after-nli"), "span")
     assert qa.qa_outputs.out_features == 2 and AutoConfig.from_pretrained(tmp_path/"after-nli").num_labels == 3
+
+
+def test_pretraining_dropout_applies_to_pretraining_only(xs_env, monkeypatch):
+    "`pretrain.dropout` is the dropout the MLM steps run with; the cached encoder keeps XLM-R's 0.1 for fine-tuning, and the setting keys the cache."
+    import xstilts.models as M
+    seen = []
+    real = M.pretrain_mlm
+    def spy(model, tok, corpus, pp, progress=False):
+        seen.append(sorted({m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)}) + [model.config.attention_probs_dropout_prob])
+        return real(model, tok, corpus, pp, progress)
+    monkeypatch.setattr(M, "pretrain_mlm", spy)
+    base = dict(study="t", source="embedded", models=["tiny-xs"], targets=["xnli"], world=dict(n_train=50, n_dev=20, n_test=20, corpus_sentences=200))
+    pre = dict(vocab_size=300, steps=2, batch_size=4, max_length=16, batches="mixed", warmup=0.1)
+    p0 = parse_params({**base, "pretrain": {**pre, "dropout": 0.0}}, "t")
+    p1 = parse_params({**base, "pretrain": pre}, "t")
+    d0, d1 = Path(M.encoder_path("tiny-xs", p0)), Path(M.encoder_path("tiny-xs", p1))
+    assert d0 != d1 and seen == [[0.0, 0.0], [0.1, 0.1]]
+    for d in (d0, d1):
+        cfg = json.loads((d/"config.json").read_text())
+        assert cfg["hidden_dropout_prob"] == cfg["attention_probs_dropout_prob"] == 0.1
+    k0, k1 = (json.loads((d/"pretraining.json").read_text())["key"]["pretrain"] for d in (d0, d1))
+    assert k0["dropout"] == 0.0 and "dropout" not in k1 and k0["batches"] == k1["batches"] == "mixed"

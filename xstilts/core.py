@@ -178,13 +178,14 @@ class PretrainParams(_Strict):
     lang_alpha: float = Field(0.3, gt=0, le=1)      # language sampling q ∝ p^alpha (XLM-R uses 0.3)
     batches: Optional[Literal["language", "mixed"]] = None  # None/'language': one language per batch; 'mixed': each sequence draws its own
     warmup: Optional[float] = Field(None, ge=0, lt=1)  # share of the steps with linear warm-up (None: 5%)
+    dropout: Optional[float] = Field(None, ge=0, lt=1)  # hidden and attention dropout while pretraining (None: XLM-R's 0.1); fine-tuning keeps 0.1
     mask_prob: float = Field(0.15, gt=0, lt=1)      # MLM masking rate
     precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bf16 autocast where the device supports it
     seed: int = 0
 
     def record(self) -> dict:
         "These settings as run records and cache keys store them (settings added later only when set, as `TrainParams.record`)."
-        return self.model_dump(exclude={k for k in ("batches", "warmup") if getattr(self, k) is None})
+        return self.model_dump(exclude={k for k in ("batches", "warmup", "dropout") if getattr(self, k) is None})
 
 class WorldParams(_Strict):
     "The embedded synthetic world (only read when `source: embedded`)."

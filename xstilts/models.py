@@ -254,8 +254,12 @@ def _pretrain_to(out, key, spec, p, progress):
         tok = train_tokenizer((s for l in sorted(corpus) for s in corpus[l]), p.pretrain.vocab_size)
         tok.save_pretrained(tok_dir)
     seed_everything(p.pretrain.seed)
-    model = XLMRobertaForMaskedLM(tiny_config(spec.ref, len(tok)))
+    cfg = tiny_config(spec.ref, len(tok)); drop = (cfg.hidden_dropout_prob, cfg.attention_probs_dropout_prob)
+    if spec.kind == "tiny" and p.pretrain.dropout is not None:
+        cfg.hidden_dropout_prob = cfg.attention_probs_dropout_prob = p.pretrain.dropout
+    model = XLMRobertaForMaskedLM(cfg)
     losses = pretrain_mlm(model, tok, corpus, p.pretrain, progress) if spec.kind == "tiny" else []
+    model.config.hidden_dropout_prob, model.config.attention_probs_dropout_prob = drop  # fine-tuning starts from XLM-R's dropout
     tmp = out.with_name(out.name + f".tmp{os.getpid()}")
     model.base_model.save_pretrained(tmp); tok.save_pretrained(tmp)
     atomic_write_json(tmp/"pretraining.json", {"key": key, "losses": losses, "seconds": round(time.time() - t0, 1),
