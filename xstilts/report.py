@@ -318,6 +318,24 @@ def provenance(study:str) -> pd.DataFrame:
 
 def _ad(tp) -> str: return f", attention dropout {tp.attention_dropout:g}" if tp.attention_dropout is not None else ""
 
+def _n(k, unit): return f"{k:g} {unit}" + ("" if k == 1 else "s")
+
+def _pretraining_text(p) -> str:
+    "How the study's tiny encoders were pretrained (empty when it has none)."
+    from xstilts.models import parse_model
+    kinds = {parse_model(m).kind for m in p.all_models}
+    if not kinds & {"tiny", "random"}: return ""
+    pp = p.pretrain
+    s = ""
+    if "tiny" in kinds:
+        s = (f"Tiny encoders pretrained by masked LM ({pp.mask_prob:.0%} masking) on the study's monolingual corpora: "
+             f"{pp.vocab_size} BPE pieces, {_n(pp.steps, 'step')} of {pp.batch_size} sequences × {pp.max_length} tokens, AdamW lr {pp.lr:g}, "
+             f"warm-up {pp.warmup if pp.warmup is not None else 0.05:.0%}, languages sampled ∝ share^{pp.lang_alpha:g} "
+             + ("per sequence (mixed batches)" if pp.batches == "mixed" else "per batch")
+             + (f", dropout {pp.dropout:g} while pretraining (0.1 when fine-tuning)" if pp.dropout is not None else "") + ". ")
+    if "random" in kinds: s += "`random-*` encoders: the same architecture and tokenizer, never pretrained (the control). "
+    return s
+
 def methods_text(p:StudyParams, env:dict|None=None, peak_gib:float|None=None) -> str:
     "A methods paragraph generated from the params (and one run's environment; `peak_gib`: the runs' peak resident memory)."
     src = {"embedded": "the embedded synthetic world (generated offline from seed %d)" % p.world.seed,
@@ -328,8 +346,9 @@ def methods_text(p:StudyParams, env:dict|None=None, peak_gib:float|None=None) ->
          + "".join(f"; {n}: models {', '.join(ms)} × {', '.join(i)} × {', '.join(t)} × seeds {', '.join(map(str, ss))}" for n, (ms, i, t, ss) in list(p.grids().items())[1:])
          + f". Data: {src}; zero-shot evaluation on the `{p.eval_split}` split"
          + (f" (at most {p.max_eval_examples} examples per language)" if p.max_eval_examples else "") + ". "
-         f"Phase 1 (intermediate): AdamW lr {it.lr:g}, batch {it.batch_size}, {it.epochs:g} epochs, warm-up {it.warmup:.0%}, max length {it.max_length}{_ad(it)}. "
-         f"Phase 2 (target, English): AdamW lr {t.lr:g}, batch {t.batch_size}, {t.epochs:g} epochs, warm-up {t.warmup:.0%}, max length {t.max_length}{_ad(t)}; "
+         + _pretraining_text(p) +
+         f"Phase 1 (intermediate): AdamW lr {it.lr:g}, batch {it.batch_size}, {_n(it.epochs, 'epoch')}, warm-up {it.warmup:.0%}, max length {it.max_length}{_ad(it)}. "
+         f"Phase 2 (target, English): AdamW lr {t.lr:g}, batch {t.batch_size}, {_n(t.epochs, 'epoch')}, warm-up {t.warmup:.0%}, max length {t.max_length}{_ad(t)}; "
          f"checkpoint selection: {t.selection} ({t.evals_per_epoch} evaluations per epoch). Only the encoder is carried from phase 1 to phase 2 (fresh head). "
          + ("Per-task settings: " + "; ".join(f"{k}: " + ", ".join(f"{a} {b}" for a, b in v.items()) for k, v in p.task_train.items()) + ". " if p.task_train else "")
          + f"Training examples per task: at most {it.max_train_examples or 'all'} (phase 1), {t.max_train_examples or 'all'} (phase 2), unless set per task. "
