@@ -210,12 +210,11 @@ def trend_test(d:pd.DataFrame,     # rows: language, example_id, x (the level's 
     langs = sorted(d["language"].unique())
     X = np.column_stack([np.ones(len(d)), xs] + [(d["language"] == l).to_numpy(float) for l in langs[1:]])
     clusters = pd.factorize(d["language"].astype(str) + "\x00" + d["example_id"].astype(str))[0]
-    y = d["delta"].to_numpy(float); n_ex = int(clusters.max() + 1)
-    fit = sm.OLS(y, X).fit()
-    if np.allclose(fit.resid, 0, atol=1e-12):  # Δ is exactly a language effect plus the slope: no sampling variation
+    n_ex = int(clusters.max() + 1)
+    fit = sm.OLS(d["delta"].to_numpy(float), X).fit(cov_type="cluster", cov_kwds={"groups": clusters})
+    if not np.asarray(fit.cov_params())[1, 1] > 1e-15:  # no example's Δ varies along x beyond the slope: it is exact
         slope = float(fit.params[1]) if abs(fit.params[1]) > 1e-12 else 0.0
         return dict(slope=slope, lo=slope, hi=slope, p=1.0 if slope == 0 else 0.0, n_examples=n_ex, n_levels=int(d["x"].nunique()))
-    fit = sm.OLS(y, X).fit(cov_type="cluster", cov_kwds={"groups": clusters})
     lo, hi = fit.conf_int(alpha)[1]
     return dict(slope=float(fit.params[1]), lo=float(lo), hi=float(hi), p=float(fit.pvalues[1]),
                 n_examples=n_ex, n_levels=int(d["x"].nunique()))
