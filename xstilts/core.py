@@ -183,6 +183,10 @@ class PretrainParams(_Strict):
     precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bf16 autocast where the device supports it
     seed: int = 0
 
+    def warmup_steps(self) -> int:
+        "Steps of linear warm-up: `warmup` of the steps, or a twentieth of them (rounded down) when it is not set."
+        return self.steps // 20 if self.warmup is None else round(self.steps * self.warmup)
+
     def record(self) -> dict:
         "These settings as run records and cache keys store them (settings added later only when set, as `TrainParams.record`)."
         return self.model_dump(exclude={k for k in ("batches", "warmup", "dropout") if getattr(self, k) is None})

@@ -180,7 +180,7 @@ def pretrain_mlm(model, tokenizer, corpus:dict, pp, progress:bool=False) -> list
     gen = torch.Generator().manual_seed(pp.seed)
     coll = DataCollatorForLanguageModeling(tokenizer, mlm_probability=pp.mask_prob, return_tensors="pt")
     opt = torch.optim.AdamW(model.parameters(), lr=pp.lr, weight_decay=0.01, betas=(0.9, 0.98), eps=1e-6)
-    sched = get_linear_schedule_with_warmup(opt, max(1, round(pp.steps * pp.warmup) if pp.warmup is not None else pp.steps // 20), max(1, pp.steps))
+    sched = get_linear_schedule_with_warmup(opt, max(1, pp.warmup_steps()), max(1, pp.steps))
     model.train(); losses = []
     from tqdm.auto import tqdm
     for step in tqdm(range(pp.steps), desc="MLM pretraining", disable=not progress, mininterval=2):

@@ -330,7 +330,7 @@ def _pretraining_text(p) -> str:
     if "tiny" in kinds:
         s = (f"Tiny encoders pretrained by masked LM ({pp.mask_prob:.0%} masking) on the study's monolingual corpora: "
              f"{pp.vocab_size} BPE pieces, {_n(pp.steps, 'step')} of {pp.batch_size} sequences × {pp.max_length} tokens, AdamW lr {pp.lr:g}, "
-             f"warm-up {pp.warmup if pp.warmup is not None else 0.05:.0%}, languages sampled ∝ share^{pp.lang_alpha:g} "
+             f"warm-up {pp.warmup_steps() / max(1, pp.steps):.0%}, languages sampled ∝ share^{pp.lang_alpha:g} "
              + ("per sequence (mixed batches)" if pp.batches == "mixed" else "per batch")
              + (f", dropout {pp.dropout:g} while pretraining (0.1 when fine-tuning)" if pp.dropout is not None else "") + ". ")
     if "random" in kinds: s += "`random-*` encoders: the same architecture and tokenizer, never pretrained (the control). "
