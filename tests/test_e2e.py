@@ -12,11 +12,13 @@ def test_quick_embedded_study(xs_env):
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     runs, reports = _study(xs_env, "embedded-quick")
     p = yaml.safe_load((ROOT/"params"/"embedded.yaml").read_text())
+    q = p["quick"]; inters, targets, seeds = q["intermediates"], q["targets"], q["seeds"]
     ctl = p["also"]["control"]  # the never-pretrained control runs on the baselines only
-    assert ctl["intermediates"] == ["none"]
-    n_main = len(p["models"]) * len(set(p["intermediates"]) | {"none"}) * len(p["targets"]) * len(p["quick"]["seeds"])
-    n_runs = n_main + len(ctl["models"]) * len(p["targets"]) * len(p["quick"]["seeds"])
-    n_p1 = len(set(p["intermediates"]) - {"none"}) * len(p["quick"]["seeds"])   # the grid's cost, reported before it starts
+    sc = {**p["also"]["scale"], **q["also"]["scale"]}   # the scale axis: other sizes on one task pair
+    assert ctl["intermediates"] == ["none"] and set(sc["intermediates"]) <= set(inters) and len(sc["targets"]) == 1
+    n_main = len(p["models"]) * len(set(inters) | {"none"}) * len(targets) * len(seeds)
+    n_runs = n_main + (len(ctl["models"]) * len(targets) + len(sc["models"]) * len(sc["intermediates"])) * len(seeds)
+    n_p1 = (len(set(inters) - {"none"}) + len(sc["models"]) * len(set(sc["intermediates"]) - {"none"})) * len(seeds)   # the grid's cost, reported before it starts
     assert f"phase 1: {n_p1} intermediate encoders needed by pending runs, 0 cached, {n_p1} to train" in r.stdout, r.stdout
     dirs = [d for d in runs.iterdir() if d.is_dir()]
     assert len(dirs) == n_runs and all((d/"DONE").exists() for d in dirs)
@@ -60,16 +62,16 @@ def test_quick_embedded_study(xs_env):
     # while another runner holds one task pair: that pair is left to it; once released, a re-run does only that pair
     env2 = dict(xs_env, **{f"XSTILTS_{k}": str(Path(xs_env["XSTILTS_RUNS"]).parent/f"par_{k.lower()}") for k in ("RUNS", "CACHE", "REPORTS")})
     runs2, reports2 = _study(env2, "embedded-quick")
-    held = "model=tiny-xs__inter=qqp__target=pawsx"
+    held = "model=tiny-xs__inter=mnli__target=xcopa"
     from xstilts.results import run_lock
     with run_lock(reports2/".locks"/held) as h:
         assert h
         r3 = xstilts("run", "params/embedded.yaml", "--quick", "--workers", "2", "--threads", "1", env=env2)
     assert r3.returncode == 1 and "2 workers" in r3.stdout and "another runner is on it" in r3.stdout, r3.stdout[-3000:] + r3.stderr[-3000:]
-    assert not (runs2/f"{held}__seed=1").exists() and (runs2/"model=tiny-xs__inter=qqp__target=xnli__seed=1"/"DONE").exists()
+    assert not (runs2/f"{held}__seed=1").exists() and (runs2/"model=tiny-xs__inter=mnli__target=xnli__seed=1"/"DONE").exists()
     r4 = xstilts("run", "params/embedded.yaml", "--quick", "--workers", "2", "--threads", "1", env=env2)
-    assert r4.returncode == 0 and "2 to do" in r4.stdout and len([l for l in r4.stdout.splitlines() if l.startswith("[")]) == 1 and "qqp → pawsx" in r4.stdout, r4.stdout
-    assert "phase 1: 2 intermediate encoders needed by pending runs, 2 cached, 0 to train" in r4.stdout, r4.stdout   # qqp, both seeds: trained for xnli
+    assert r4.returncode == 0 and "2 to do" in r4.stdout and len([l for l in r4.stdout.splitlines() if l.startswith("[")]) == 1 and "mnli → xcopa" in r4.stdout, r4.stdout
+    assert "phase 1: 2 intermediate encoders needed by pending runs, 2 cached, 0 to train" in r4.stdout, r4.stdout   # mnli, both seeds: trained for xnli
     for d in dirs:  # every run's metrics are identical to the one-worker study's
         m1, m2 = (json.loads((x/d.name/"metrics.json").read_text()) for x in (runs, runs2))
         assert [(s["language"], s["value"]) for s in m1["scores"]] == [(s["language"], s["value"]) for s in m2["scores"]], d.name

@@ -75,6 +75,21 @@ def test_caches_are_keyed_by_the_text_not_only_the_settings(xs_env, monkeypatch)
     k2 = M.corpus_key(p)
     assert k1["world"] == k2["world"] and k1["fingerprint"] != k2["fingerprint"]
 
+def test_a_finished_run_is_stale_once_the_world_generator_or_architecture_changes(xs_env, monkeypatch):
+    import xstilts.pipeline as P, xstilts.models as M
+    from xstilts.core import XStiltsError
+    p = params(models=["random-xs"], intermediates=["none"])
+    rid = RunId("random-xs", "none", "xnli", 1)
+    assert run_one(p, rid, raise_errors=True) == "done"
+    assert run_one(p, rid, raise_errors=True) == "done"   # unchanged: skipped
+    with monkeypatch.context() as mp:
+        mp.setattr(P, "_world_code", lambda: "another-generator")
+        with pytest.raises(XStiltsError, match=r"finished run with different params \(world\)"): run_one(p, rid)
+    with monkeypatch.context() as mp:
+        mp.setitem(M.TINY_SIZES, "xs", dict(M.TINY_SIZES["xs"], intermediate_size=128))
+        with pytest.raises(XStiltsError, match=r"different params \(architecture\)"): run_one(p, rid)
+    assert run_status(run_dir("t", rid)) == "done"   # the finished record is untouched
+
 KILLABLE = """
 import sys
 from xstilts.core import parse_params, RunId

@@ -26,8 +26,9 @@ def test_parameters_tag_survives_nbdev_clean(template, tmp_path):
 
 BAD = {  # what is wrong -> (params change, text the one-line error must contain)
     "misspelt key": ({"train": {"lerning_rate": 1e-4}}, "unknown key 'train.lerning_rate'"),
-    "unknown task": ({"targets": ["xnlii"]}, "'xnlii' is not a target task. Did you mean 'xnli'?"),
-    "unknown intermediate": ({"intermediates": ["squadd"]}, "'squadd'"),
+    "unknown task": ({"targets": ["xnli", "xnlii"]}, "'xnlii' is not a target task. Did you mean 'xnli'?"),
+    "unknown intermediate": ({"intermediates": ["mnli", "squadd"]}, "'squadd'"),
+    "extra grid off the main one": ({"targets": ["pawsx"]}, "also.scale.targets: ['xnli'] not in the study's targets (pawsx)"),
     "unknown language": ({"languages": ["klingon"]}, "'klingon' is not a language"),
     "negative learning rate": ({"train": {"lr": -1e-5}}, "train.lr: Input should be greater than 0"),
     "unknown model": ({"models": ["xlm-roberta-huge"]}, "Unknown model 'xlm-roberta-huge'"),

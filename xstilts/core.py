@@ -351,7 +351,9 @@ def _one_line(err:ValidationError, src:str) -> str:
         parent = err.title if len(e["loc"]) == 1 else None
         model = _model_at(StudyParams, e["loc"][:-1])
         return f"{src}: unknown key '{loc}'." + did_you_mean(e["loc"][-1], model.model_fields)
-    return f"{src}: {loc}: {e['msg']} (got {e.get('input')!r})"
+    msg = e["msg"].removeprefix("Value error, ")
+    if not e["loc"]: return f"{src}: {msg}"   # a check across settings: its message names them; the input is the whole file
+    return f"{src}: {loc}: {msg} (got {e.get('input')!r})"
 
 def _model_at(model, loc):
     "The settings class at `loc` (a mapping's values have the mapping's value class, e.g. data.<task> is a DataSpec)."

@@ -180,7 +180,7 @@ def run_study(params_file:str,             # the study's params YAML
         if out.exists() and all(run_status(Path(d)) == "done" for d in dirs): continue
         todo.append((k, (m, i, t), out, dirs))
     t0 = time.time()
-    _encoders_first(p, todo, progress, t0, log)
+    _encoders_first(p, todo, progress, t0, log, workers, threads)
     _phase1_cost(p, [r for r in runs if run_status(run_dir(p.study, r)) != "done"], log)
     workers = min(workers, max(1, len(todo)))
     if workers == 1:
@@ -197,12 +197,42 @@ def run_study(params_file:str,             # the study's params YAML
     log(f"done in {time.time() - t0:.0f}s: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
     return counts
 
-def _encoders_first(p, todo, progress, t0, log):
-    "Pretrain, convert or trim the study's encoders here, before any task pair; hand the data fingerprints down to the pairs' kernels."
-    from .models import encoder_path, handed_down
-    for m in dict.fromkeys(pair[0] for _, pair, _, _ in todo):
-        log(f"encoder {m} ({time.time() - t0:.0f}s)"); encoder_path(m, p, progress)
+def _encoders_first(p, todo, progress, t0, log, workers:int=1, threads:int|None=None):
+    "Pretrain, convert or trim the study's encoders before any task pair (tiny ones in parallel on `workers` processes); hand the data fingerprints down to the pairs' kernels."
+    from .models import encoder_path, handed_down, parse_model, study_tokenizer, non_embedding_params, is_cached
+    models = list(dict.fromkeys(pair[0] for _, pair, _, _ in todo))
+    tiny = [m for m in models if parse_model(m).kind == "tiny" and not is_cached(m, p)]
+    if tiny: study_tokenizer(p)   # once, here; it also computes the corpus fingerprint handed down below
     os.environ.update(handed_down())
+    par = min(workers, len(tiny))
+    if par > 1:   # the biggest first, each in its own process: pretraining several sizes takes the longest one's time, not the sum
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+        import multiprocessing as mp
+        t = threads or max(1, _cpus() // par)
+        log(f"pretraining {len(tiny)} encoders on {par} workers × {t} thread{'s' * (t > 1)}: {', '.join(tiny)}")
+        with ProcessPoolExecutor(par, mp_context=mp.get_context("spawn")) as ex:
+            futs = {ex.submit(_encoder_job, m, p, t): m for m in sorted(tiny, key=lambda m: -non_embedding_params(m))}
+            for f in as_completed(futs): f.result(); log(f"encoder {futs[f]} ({time.time() - t0:.0f}s)")
+    for m in models:
+        if m in tiny and par > 1: continue
+        log(f"encoder {m} ({time.time() - t0:.0f}s)")
+        with _torch_threads(threads): encoder_path(m, p, progress)
+
+def _encoder_job(model:str, p, threads:int) -> str:
+    "Build one encoder in a worker process with `threads` CPU threads."
+    import torch
+    torch.set_num_threads(threads)
+    from .models import encoder_path
+    return encoder_path(model, p)
+
+@contextlib.contextmanager
+def _torch_threads(n:int|None):
+    "Run the block with `n` torch CPU threads (unchanged if None)."
+    import torch
+    before = torch.get_num_threads()
+    if n: torch.set_num_threads(n)
+    try: yield
+    finally: torch.set_num_threads(before)
 
 def _phase1_cost(p, pending:list, log):
     "Report, before anything trains, how many phase-1 encoders the pending runs need and how many are cached already."

@@ -13,14 +13,14 @@ from .core import XStiltsError, did_you_mean, cache_dir, stable_hash, seed_every
 __all__ = ['TINY_SIZES', 'HUB_ALIASES', 'CONVERTED', 'SHAPES', 'SPECIALS', 'FINGERPRINTS_ENV', 'HEADS', 'ModelSpec',
            'non_embedding_params', 'known_models', 'parse_model', 'check_model', 'quiet_transformers', 'keep_chars',
            'train_tokenizer', 'study_corpus', 'corpus_key', 'handed_down', 'tiny_config', 'mlm_loss', 'pretrain_mlm',
-           'encoder_path', 'trimmed_path', 'trimming', 'load_with_head', 'set_attention_dropout', 'load_tokenizer',
-           'save_encoder']
+           'encoder_path', 'is_cached', 'trimmed_path', 'trimming', 'study_tokenizer', 'load_with_head',
+           'set_attention_dropout', 'load_tokenizer', 'save_encoder']
 
 # %% ../nbs/05_models.ipynb #446c6ad5
-TINY_SIZES = {  # size -> XLM-R config; the scale axis of the embedded study
+TINY_SIZES = {  # size -> XLM-R config; the scale axis of the embedded study (width at two layers)
     "xs": dict(num_hidden_layers=2, hidden_size=64,  num_attention_heads=2, intermediate_size=256),
-    "s":  dict(num_hidden_layers=4, hidden_size=128, num_attention_heads=4, intermediate_size=512),
-    "m":  dict(num_hidden_layers=6, hidden_size=256, num_attention_heads=4, intermediate_size=1024),
+    "s":  dict(num_hidden_layers=2, hidden_size=96,  num_attention_heads=3, intermediate_size=384),
+    "m":  dict(num_hidden_layers=2, hidden_size=128, num_attention_heads=4, intermediate_size=512),
 }
 HUB_ALIASES = {
     "xlm-roberta-base": "FacebookAI/xlm-roberta-base",
@@ -124,7 +124,7 @@ def study_corpus(p) -> dict[str, list[str]]:
 
 def corpus_key(p) -> dict:
     "Everything that determines `study_corpus(p)`: its settings and a fingerprint of the text itself."
-    if p.source == "embedded": key = {"source": "embedded", "world": p.world.model_dump()}
+    if p.source == "embedded": key = {"source": "embedded", "world": p.world.model_dump(include={"seed", "corpus_sentences"})}  # task sizes do not change the corpus
     else: key = {"source": p.source, "targets": sorted(p.targets), "inters": sorted(p.all_intermediates), "languages": p.languages,
                  "data": {k: v.model_dump() for k, v in sorted(p.data.items())}, "split": p.eval_split}
     key["fingerprint"] = _corpus_fingerprint(p)  # a changed generator or data file changes the key
@@ -209,13 +209,22 @@ def encoder_path(name:str, p, progress:bool=False) -> str:
             from xstilts.convert import converted_path
             base = converted_path(spec.ref)
         return trimmed_path(base, p) if getattr(p, "trim_vocab", False) else base
-    key = {"size": spec.ref, "kind": spec.kind, "corpus": corpus_key(p), "vocab": p.pretrain.vocab_size,
-           **({"pretrain": p.pretrain.record()} if spec.kind == "tiny" else {"seed": p.pretrain.seed})}
-    out = cache_dir()/"encoders"/f"{name}-{stable_hash(key)}"
+    out, key = _tiny_entry(name, p)
     if (out/"DONE").exists(): return str(out)
     with file_lock(cache_dir()/"locks"/"encoders"/f"{out.name}.lock"):  # parallel workers: one pretrains, the others wait and read it
         if (out/"DONE").exists(): return str(out)
         return _pretrain_to(out, key, spec, p, progress)
+
+def _tiny_entry(name:str, p) -> tuple[Path, dict]:
+    "The cache folder of a tiny or random encoder, and the key it is stored under."
+    spec = parse_model(name)
+    key = {"size": spec.ref, "arch": TINY_SIZES[spec.ref], "kind": spec.kind, "corpus": corpus_key(p), "vocab": p.pretrain.vocab_size,
+           **({"pretrain": p.pretrain.record()} if spec.kind == "tiny" else {"seed": p.pretrain.seed})}
+    return cache_dir()/"encoders"/f"{name}-{stable_hash(key)}", key
+
+def is_cached(name:str, p) -> bool:
+    "Whether the tiny or random encoder `name` of study `p` is built already (other encoders: False)."
+    return parse_model(name).kind in ("tiny", "random") and (_tiny_entry(name, p)[0]/"DONE").exists()
 
 def trimmed_path(base:str, p) -> str:
     "The encoder at `base` with its vocabulary trimmed to the pieces of study `p`'s data (cached by base and data)."
@@ -239,6 +248,19 @@ def trimming(path:str) -> dict|None:
     import json
     r = json.loads(f.read_text()); r.pop("kept", None); return r
 
+def study_tokenizer(p, corpus:dict|None=None):
+    "The tokenizer of study `p`'s tiny encoders, trained on its corpus once and cached (under a lock: parallel pretraining shares it)."
+    from transformers import AutoTokenizer
+    tok_dir = cache_dir()/"tokenizers"/f"bpe-{stable_hash({'corpus': corpus_key(p), 'vocab': p.pretrain.vocab_size})}"
+    if not (tok_dir/"tokenizer.json").exists():
+        with file_lock(cache_dir()/"locks"/"tokenizers"/f"{tok_dir.name}.lock"):
+            if not (tok_dir/"tokenizer.json").exists():
+                corpus = corpus if corpus is not None else study_corpus(p)
+                tmp = tok_dir.with_name(tok_dir.name + f".tmp{os.getpid()}")
+                train_tokenizer((s for l in sorted(corpus) for s in corpus[l]), p.pretrain.vocab_size).save_pretrained(tmp)
+                os.replace(tmp, tok_dir)
+    return AutoTokenizer.from_pretrained(tok_dir)
+
 def _pretrain_to(out, key, spec, p, progress):
     "Pretrain (or, for `random-*`, initialise) the encoder of `spec` and move it into the cache at `out`."
     import torch
@@ -246,13 +268,7 @@ def _pretrain_to(out, key, spec, p, progress):
     quiet_transformers()
     t0 = time.time()
     corpus = study_corpus(p)
-    tok_dir = cache_dir()/"tokenizers"/f"bpe-{stable_hash({'corpus': corpus_key(p), 'vocab': p.pretrain.vocab_size})}"
-    if (tok_dir/"tokenizer.json").exists():
-        from transformers import AutoTokenizer
-        tok = AutoTokenizer.from_pretrained(tok_dir)
-    else:
-        tok = train_tokenizer((s for l in sorted(corpus) for s in corpus[l]), p.pretrain.vocab_size)
-        tok.save_pretrained(tok_dir)
+    tok = study_tokenizer(p, corpus)
     seed_everything(p.pretrain.seed)
     cfg = tiny_config(spec.ref, len(tok)); drop = (cfg.hidden_dropout_prob, cfg.attention_probs_dropout_prob)
     if spec.kind == "tiny" and p.pretrain.dropout is not None:

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np, pandas as pd
 from .core import XStiltsError, RunId, StudyParams, cache_dir, stable_hash, seed_everything, atomic_write_json, data_dir, file_lock, release_memory
 from .tasks import get_task, eval_languages, target_eval_split
-from .data import load_examples, parse_spec
-from .models import encoder_path, load_with_head, load_tokenizer, save_encoder, parse_model, quiet_transformers, trimming
+from .data import load_examples, parse_spec, _world_code
+from .models import encoder_path, load_with_head, load_tokenizer, save_encoder, parse_model, quiet_transformers, trimming, TINY_SIZES
 from .features import encode_classification, encode_tagging, encode_span, encode_multiple_choice, encode_retrieval
 from .train import train_loop, train_multitask, use_bf16, device
 from .evaluate import (predict_classification, dev_accuracy, predict_tagging, dev_tagging, predict_span, dev_span,
@@ -220,6 +220,16 @@ def _frame(rid:RunId, lang:str, ids:list, gold:list, pred:list, per, perturbatio
                          "language": lang, "perturbation": perturbation, "example_id": [str(i) for i in ids],
                          "gold": [_show(g) for g in gold], "prediction": [_show(x) for x in pred], **_score_columns(per)})
 
+_PERTURBED = {}
+def _perturbed(p:StudyParams, target:str, split:str, lang:str, spec, strength:float, ex:list, dic) -> list[dict]:
+    "The perturbed evaluation examples (those that survive), made once per process: a task pair's seeds, and its models, score the same texts."
+    key = stable_hash({"data": p.model_dump(mode="json", include={"source", "world", "data", "max_eval_examples", "perturb_seed", "dictionaries"}),
+                       "target": target, "split": split, "lang": lang, "spec": spec.model_dump(mode="json"), "strength": strength})
+    if key not in _PERTURBED:
+        fmt = get_task(target).format
+        _PERTURBED[key] = [x for x in (perturb_example(e, fmt, spec.name, strength, lang, p.perturb_seed, dic) for e in ex) if x is not None]
+    return _PERTURBED[key]
+
 def evaluate_target(p:StudyParams, rid:RunId, model, tok, labels:tuple=()) -> tuple[list[dict], pd.DataFrame]:
     "Zero-shot scores and per-example predictions of `model` on every evaluation language of the target, clean and under each perturbation."
     task = get_task(rid.target); ops = _ops(task)
@@ -247,8 +257,7 @@ def evaluate_target(p:StudyParams, rid:RunId, model, tok, labels:tuple=()) -> tu
                 q = _attack_query(task, ops, model, tok, labels, ml, p, metric)
                 pex, info = attack(ex, task.format, lang, strength, dic, q, spec.budget, p.perturb_seed, binary=task.format not in ("tagging", "span"))
                 extra = _attack_summary(info)
-            else:
-                pex = [x for x in (perturb_example(e, task.format, spec.name, strength, lang, p.perturb_seed, dic) for e in ex) if x is not None]
+            else: pex = _perturbed(p, rid.target, split, lang, spec, strength, ex, dic)
             v, per_, g_, pr_ = run(pex) if pex else (float("nan"), np.zeros(0), [], [])
             scores.append({**head, "value": v, "n": len(pex), "n_dropped": len(ex) - len(pex), **extra})
             if pex: frames.append(_frame(rid, lang, [e["id"] for e in pex], g_, pr_, per_, lab))
@@ -398,9 +407,9 @@ def run_params(p:StudyParams, rid:RunId) -> dict:
          "data": {t: p.data[t].model_dump() for t in (rid.target, *rid.inter.split("+")) if t in p.data},
          "task_train": {t: p.task_train[t] for t in (rid.target, *rid.inter.split("+")) if t in p.task_train}}
     if rid.inter != "none": d["intermediate_train"] = p.intermediate_train.record()
-    if spec.kind in ("tiny", "random"): d["pretrain"] = p.pretrain.record()
+    if spec.kind in ("tiny", "random"): d["pretrain"] = p.pretrain.record(); d["architecture"] = TINY_SIZES[spec.ref]
     if p.trim_vocab: d["trim_vocab"] = True   # only when on, so older records keep their params
-    if p.source == "embedded": d["world"] = p.world.model_dump()
+    if p.source == "embedded": d["world"] = {**p.world.model_dump(), "generator": _world_code()}  # a changed generator makes finished runs stale
     pert = study_perturbations(p, rid.target)
     if pert:  # only when there are some, so records of studies without perturbations keep their params
         d["perturbations"] = [dict(spec.model_dump(exclude={"strengths", "targets"}), strength=x, label=lab) for spec, x, lab in pert]

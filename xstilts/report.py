@@ -349,7 +349,7 @@ def methods_text(p:StudyParams, env:dict|None=None, peak_gib:float|None=None) ->
          + _pretraining_text(p) +
          f"Phase 1 (intermediate): AdamW lr {it.lr:g}, batch {it.batch_size}, {_n(it.epochs, 'epoch')}, warm-up {it.warmup:.0%}, max length {it.max_length}{_ad(it)}. "
          f"Phase 2 (target, English): AdamW lr {t.lr:g}, batch {t.batch_size}, {_n(t.epochs, 'epoch')}, warm-up {t.warmup:.0%}, max length {t.max_length}{_ad(t)}; "
-         f"checkpoint selection: {t.selection} ({t.evals_per_epoch} evaluations per epoch). Only the encoder is carried from phase 1 to phase 2 (fresh head). "
+         f"checkpoint selection: {t.selection} ({_n(t.evals_per_epoch, 'evaluation')} per epoch). Only the encoder is carried from phase 1 to phase 2 (fresh head). "
          + ("Per-task settings: " + "; ".join(f"{k}: " + ", ".join(f"{a} {b}" for a, b in v.items()) for k, v in p.task_train.items()) + ". " if p.task_train else "")
          + f"Training examples per task: at most {it.max_train_examples or 'all'} (phase 1), {t.max_train_examples or 'all'} (phase 2), unless set per task. "
          f"Significance: paired bootstrap over evaluation examples ({p.bootstrap} resamples; seeds averaged per example), two-sided, "

@@ -650,7 +650,7 @@ NLI_MIXES = {
                 edits=(("drop_adj", 3), ("add_adj", 1.2), ("other_adj", 0.8), ("antonym", 1), ("generalize", 1.5),
                        ("specialize", 0.5), ("sibling", 0.6), ("count", 0.5), ("count_some", 1), ("drop_place", 3),
                        ("add_place", 1), ("change_place", 0.6), ("agent", 0.8), ("verb", 1.2), ("negate", 3)),
-                n_edits=(0.5, 0.5)),
+                n_edits=(0.75, 0.25)),
     "xnli": Mix(patient="object", p_role=0.3, p_category=0.15, p_place=0.4, p_front=0.1, p_alt=0.3,
                 edits=(("drop_adj", 3), ("add_adj", 1.2), ("other_adj", 1), ("antonym", 1.2), ("generalize", 2),
                        ("specialize", 1), ("sibling", 0.8), ("count", 0.8), ("count_some", 1.5), ("drop_place", 1.5),
@@ -724,7 +724,7 @@ PARA_MIXES = {
                p_alt=0.3, moods=(("polar", 0.6), ("who", 0.15), ("what", 0.15), ("where", 0.1)),
                edits=(("lex", 0.6), ("swap", 0.4))),
     "pawsx": Mix(patient="person", p_role=0.5, p_adj=(0.2, 0.4, 0.4), p_place=0.5, p_passive=0.4, p_front=0.3,
-                 p_coord=0.3, p_alt=0.3, edits=(("swap", 0.85), ("lex", 0.15))),
+                 p_coord=0.3, p_alt=0.3, edits=(("swap", 0.3), ("lex", 0.7))),
 }
 
 def _propose_para(mix:Mix):
