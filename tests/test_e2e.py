@@ -55,7 +55,7 @@ def test_quick_embedded_study(xs_env):
     # a warm re-run skips every finished run and pair
     t = time.time()
     r2 = xstilts("run", "params/embedded.yaml", "--quick", env=xs_env)
-    assert r2.returncode == 0 and "0 to do" in r2.stdout and "[1/" not in r2.stdout, r2.stdout
+    assert r2.returncode == 0 and "0 to do" in r2.stdout and "[1/" not in r2.stdout and "summary up to date" in r2.stdout, r2.stdout
     s = xstilts("status", "params/embedded.yaml", "--quick", env=xs_env)
     assert s.returncode == 0 and "pending" not in s.stdout and "failed" not in s.stdout
     # the same study on two workers (own processes and kernels, fresh cache: pretraining and phase 1 run under locks),

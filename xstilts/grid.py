@@ -189,13 +189,34 @@ def run_study(params_file:str,             # the study's params YAML
             for line in _pair_job(TEMPLATES["pair"], str(out), {**params, "model": m, "inter": i, "target": t}, dirs, threads)[1]: log(line)
     else:
         _run_pool(p, todo, params, workers, progress, t0, log, threads)
-    log(f"summary → {reports_dir()/p.study/'summary.html'}")
-    execute(TEMPLATES["summary"], reports_dir()/p.study/"summary.ipynb", params, log)
+    summary = reports_dir()/p.study/"summary.ipynb"
+    if _summary_current(summary, params, [run_dir(p.study, r) for r in runs]): log(f"summary up to date → {summary.with_suffix('.html')}")
+    else:
+        log(f"summary → {summary.with_suffix('.html')}")
+        _stamp(summary).unlink(missing_ok=True)
+        if execute(TEMPLATES["summary"], summary, params, log): _stamp(summary).write_text(_summary_key(params))
     st = status_table(p)
     counts = st.status.value_counts().to_dict()
     for _, r in st[st.status == "failed"].iterrows(): log(f"  failed: {r.model} · {r.inter} → {r.target} seed {r.seed}: {r.reason}")
     log(f"done in {time.time() - t0:.0f}s: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
     return counts
+
+def _stamp(summary:Path) -> Path: return summary.with_name(".summary-params.json")
+
+def _summary_key(params:dict) -> str:
+    "What a rendered summary depends on besides the runs: its parameters and the code that writes it."
+    import hashlib, xstilts
+    code = hashlib.sha256(b"".join((Path(xstilts.__file__).parent/f).read_bytes() for f in ("report.py", "stats.py", "results.py")) +
+                          (project_root()/TEMPLATES["summary"]).read_bytes()).hexdigest()[:16]
+    return json.dumps({**params, "code": code}, sort_keys=True)
+
+def _summary_current(summary:Path, params:dict, dirs:list) -> bool:
+    "Whether the summary was rendered by this code with these parameters after every run of the study finished (a warm re-run need not render it again)."
+    html, stamp = summary.with_suffix(".html"), _stamp(summary)
+    if not (summary.exists() and html.exists() and stamp.exists()) or stamp.read_text() != _summary_key(params): return False
+    done = [Path(d)/"DONE" for d in dirs]
+    if not all(f.exists() for f in done): return False
+    return max(f.stat().st_mtime for f in [*done, Path(params["params_file"])]) < stamp.stat().st_mtime
 
 def _encoders_first(p, todo, progress, t0, log, workers:int=1, threads:int|None=None):
     "Pretrain, convert or trim the study's encoders before any task pair (tiny ones in parallel on `workers` processes); hand the data fingerprints down to the pairs' kernels."
