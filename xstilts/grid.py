@@ -224,13 +224,13 @@ def _encoders_first(p, todo, progress, t0, log, workers:int=1, threads:int|None=
     models = list(dict.fromkeys(pair[0] for _, pair, _, _ in todo))
     tiny = [m for m in models if parse_model(m).kind == "tiny" and not is_cached(m, p)]
     if tiny: study_tokenizer(p)   # once, here; it also computes the corpus fingerprint handed down below
-    os.environ.update(handed_down())
     par = min(workers, len(tiny))
     if par > 1:   # the biggest first, each in its own process: pretraining several sizes takes the longest one's time, not the sum
         from concurrent.futures import ProcessPoolExecutor, as_completed
         import multiprocessing as mp
         t = threads or max(1, _cpus() // par)
         log(f"pretraining {len(tiny)} encoders on {par} workers × {t} thread{'s' * (t > 1)}: {', '.join(tiny)}")
+        os.environ.update(handed_down())   # the pretraining processes read the corpus fingerprint instead of computing it
         with ProcessPoolExecutor(par, mp_context=mp.get_context("spawn")) as ex:
             futs = {ex.submit(_encoder_job, m, p, t): m for m in sorted(tiny, key=lambda m: -non_embedding_params(m))}
             for f in as_completed(futs): f.result(); log(f"encoder {futs[f]} ({time.time() - t0:.0f}s)")
@@ -238,6 +238,7 @@ def _encoders_first(p, todo, progress, t0, log, workers:int=1, threads:int|None=
         if m in tiny and par > 1: continue
         log(f"encoder {m} ({time.time() - t0:.0f}s)")
         with _torch_threads(threads): encoder_path(m, p, progress)
+    os.environ.update(handed_down())   # every fingerprint computed here (corpus, trimmed vocabulary), for the pairs' kernels
 
 def _encoder_job(model:str, p, threads:int) -> str:
     "Build one encoder in a worker process with `threads` CPU threads."

@@ -100,9 +100,8 @@ def train_loop(model,                   # a transformers model whose forward ret
     lengths = [len(f["input_ids"]) for f in train_feats]
     n_batches = math.ceil(len(train_feats) / tp.batch_size)
     total = max(1, round(n_batches * tp.epochs))
-    trained = [(n, p) for n, p in model.named_parameters() if p.requires_grad]   # frozen parameters stay out of the optimizer
-    decay = [p for n, p in trained if not any(k in n for k in ("bias", "LayerNorm", "layer_norm"))]
-    rest = [p for n, p in trained if any(k in n for k in ("bias", "LayerNorm", "layer_norm"))]
+    decay = [p for n, p in model.named_parameters() if not any(k in n for k in ("bias", "LayerNorm", "layer_norm"))]
+    rest = [p for n, p in model.named_parameters() if any(k in n for k in ("bias", "LayerNorm", "layer_norm"))]
     opt = adamw([{"params": decay, "weight_decay": tp.weight_decay}, {"params": rest, "weight_decay": 0.0}], tp.lr, dev_)
     norm = token_norm(train_feats)
     sched = get_linear_schedule_with_warmup(opt, round(tp.warmup * total), total)
@@ -182,7 +181,7 @@ def train_multitask(models:dict,        # task -> model with a head for it (enco
     nb = {t: math.ceil(len(feats[t]) / tp.batch_size) for t in tasks}
     probs = sampling_weights(nb, tp.sampling, tp.temperature)
     total = max(1, round(sum(nb.values()) * tp.epochs))
-    params = list({id(p): p for m in models.values() for p in m.parameters() if p.requires_grad}.values())
+    params = list({id(p): p for m in models.values() for p in m.parameters()}.values())
     opt = adamw([{"params": params, "weight_decay": tp.weight_decay}], tp.lr, dev_)
     norms = {t: token_norm(feats[t]) for t in tasks}
     sched = get_linear_schedule_with_warmup(opt, round(tp.warmup * total), total)
