@@ -95,6 +95,17 @@ def qa_logits(model, feats:list[dict], pad_id:int, batch_size:int=64, precision:
             n = len(feats[i]["input_ids"]); out[i] = (s[row, :n], e[row, :n])
     return out
 
+def _window_best(s:np.ndarray, e:np.ndarray, off:list, n_best:int, max_answer_length:int):
+    "(score, start, end) of one window's best valid span among its `n_best` start and end candidates, or None."
+    a, b = np.argsort(s)[::-1][:n_best], np.argsort(e)[::-1][:n_best]
+    valid = np.zeros(len(s), dtype=bool); valid[:len(off)] = [o is not None for o in off[:len(s)]]
+    width = b[None, :] - a[:, None]
+    ok = valid[a][:, None] & valid[b][None, :] & (width >= 0) & (width < max_answer_length)
+    if not ok.any(): return None
+    k = int(np.where(ok, s[a][:, None] + e[b][None, :], -np.inf).argmax())  # the first maximum in candidate order, as a loop over them finds
+    i, j = a[k // len(b)], b[k % len(b)]
+    return s[i] + e[j], i, j
+
 def best_spans(feats:list[dict], logits:list, examples:list[dict], n_best:int=20, max_answer_length:int=30,
                version_2:bool=False, null_threshold:float=0.0) -> list[str]:
     "The answer text of every example from its windows' logits (HF `postprocess_qa_predictions`)."
@@ -106,11 +117,8 @@ def best_spans(feats:list[dict], logits:list, examples:list[dict], n_best:int=20
         for i in fi:
             s, e = logits[i]; off = feats[i]["offsets"]
             null = min(null, s[0] + e[0]) if null is not None else s[0] + e[0]
-            for a in np.argsort(s)[::-1][:n_best]:
-                for b in np.argsort(e)[::-1][:n_best]:
-                    if a >= len(off) or b >= len(off) or off[a] is None or off[b] is None: continue
-                    if b < a or b - a + 1 > max_answer_length: continue
-                    if best is None or s[a] + e[b] > best[0]: best = (s[a] + e[b], off[a][0], off[b][1])
+            w = _window_best(s, e, off, n_best, max_answer_length)
+            if w is not None and (best is None or w[0] > best[0]): best = (w[0], off[w[1]][0], off[w[2]][1])
         text = examples[ei]["context"][best[1]:best[2]].strip() if best else ""
         if version_2 and null is not None and (best is None or null - best[0] > null_threshold): text = ""
         answers.append(text)

@@ -20,8 +20,9 @@ from .results import run_dir, run_status, run_lock, write_record, write_failure,
 
 # %% auto #0
 __all__ = ['FORMATS', 'TRAINED_FORMATS', 'train_specs', 'dev_spec', 'eval_split', 'english_data', 'FormatOps', 'task_labels',
-           'fit', 'fit_multitask', 'phase1_key', 'phase1_dir', 'phase1', 'evaluate_target', 'study_perturbations',
-           'study_dictionaries', 'pair_similarity', 'evaluate_retrieval', 'run_params', 'run_one', 'study_texts']
+           'fit', 'fit_multitask', 'phase1_key', 'phase1_dir', 'phase1', 'tokenizer_key', 'evaluate_target',
+           'study_perturbations', 'study_dictionaries', 'pair_similarity', 'evaluate_retrieval', 'run_params',
+           'run_one', 'study_texts']
 
 # %% ../nbs/11_pipeline.ipynb #b4ca3704
 def _load(p:StudyParams, spec:str, lang:str="en") -> list:
@@ -230,21 +231,39 @@ def _perturbed(p:StudyParams, target:str, split:str, lang:str, spec, strength:fl
         _PERTURBED[key] = [x for x in (perturb_example(e, fmt, spec.name, strength, lang, p.perturb_seed, dic) for e in ex) if x is not None]
     return _PERTURBED[key]
 
+def tokenizer_key(tok) -> str:
+    "A fingerprint of a tokenizer's vocabulary and rules (kept on the object: computed once per loaded tokenizer)."
+    if not hasattr(tok, "_xstilts_key"): tok._xstilts_key = stable_hash(tok.backend_tokenizer.to_str(), 16)
+    return tok._xstilts_key
+
+_ENCODED = {}
+def _encoded(key:dict, encode:Callable):
+    "Evaluation features made once per process (a task pair's seeds encode the same texts with the same tokenizer)."
+    k = stable_hash(key, 24)
+    if k not in _ENCODED:
+        if len(_ENCODED) >= 256: _ENCODED.clear()   # one target's languages × perturbations at a time, bounded
+        _ENCODED[k] = encode()
+    return _ENCODED[k]
+
 def evaluate_target(p:StudyParams, rid:RunId, model, tok, labels:tuple=()) -> tuple[list[dict], pd.DataFrame]:
     "Zero-shot scores and per-example predictions of `model` on every evaluation language of the target, clean and under each perturbation."
     task = get_task(rid.target); ops = _ops(task)
     labels = labels or tuple(task.labels or ())
     split = eval_split(p, rid.target); scores, frames = [], []
     ml = min(p.train.max_length, tok.model_max_length or 512)
+    data = p.model_dump(mode="json", include={"source", "world", "data", "max_eval_examples", "perturb_seed", "dictionaries"})
     for lang in eval_languages(task, p):
         ex = _cap(_load(p, f"{rid.target}:{split}", lang), p.max_eval_examples)
         mname, metric = _metric(task, lang, p)
-        def run(examples):
-            pred = ops.predict(model, ops.encode(examples, tok, labels, ml), examples, task, labels, tok.pad_token_id, p.train.precision)
+        def run(examples, version="clean"):
+            key = {"data": data, "target": rid.target, "split": split, "lang": lang, "version": version, "tokenizer": tokenizer_key(tok), "labels": labels, "ml": ml}
+            feats = _encoded(key, lambda: ops.encode(examples, tok, labels, ml)) if version is not None else ops.encode(examples, tok, labels, ml)
+            pred = ops.predict(model, feats, examples, task, labels, tok.pad_token_id, p.train.precision)
             gold = [ops.gold(e) for e in examples]
             return (*metric(gold, pred), gold, pred)
         value, per, gold, pred = run(ex)
-        script = dominant_script(t for e in ex[:200] for t in _texts(e) if t)
+        script = _encoded({"data": data, "target": rid.target, "split": split, "lang": lang, "script": True},
+                          lambda: dominant_script(t for e in ex[:200] for t in _texts(e) if t))
         scores.append({"language": lang, "perturbation": "clean", "metric": mname, "value": value, "n": len(ex), "split": split, "script": script})
         frames.append(_frame(rid, lang, [e["id"] for e in ex], gold, pred, per))
         for spec, strength, lab in study_perturbations(p, rid.target):
@@ -258,7 +277,7 @@ def evaluate_target(p:StudyParams, rid:RunId, model, tok, labels:tuple=()) -> tu
                 pex, info = attack(ex, task.format, lang, strength, dic, q, spec.budget, p.perturb_seed, binary=task.format not in ("tagging", "span"))
                 extra = _attack_summary(info)
             else: pex = _perturbed(p, rid.target, split, lang, spec, strength, ex, dic)
-            v, per_, g_, pr_ = run(pex) if pex else (float("nan"), np.zeros(0), [], [])
+            v, per_, g_, pr_ = run(pex, None if spec.name == "codeswitch-adv" else {"spec": spec.model_dump(mode="json"), "strength": strength}) if pex else (float("nan"), np.zeros(0), [], [])
             scores.append({**head, "value": v, "n": len(pex), "n_dropped": len(ex) - len(pex), **extra})
             if pex: frames.append(_frame(rid, lang, [e["id"] for e in pex], g_, pr_, per_, lab))
     return scores, pd.concat(frames, ignore_index=True)

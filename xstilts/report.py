@@ -305,10 +305,10 @@ def scale_curves(tt:pd.DataFrame, language:str="avg-zero-shot", perturbation:str
     return fig
 
 # %% ../nbs/12_report.ipynb #ab8a3b8d
-def provenance(study:str) -> pd.DataFrame:
-    "Per run: the data each phase trained and selected on, flagged where it substitutes the official train split."
+def provenance(study:str, runs:list|None=None) -> pd.DataFrame:
+    "Per finished run (of the study, or among `runs`): the data each phase trained and selected on, flagged where it substitutes the official train split."
     rows = []
-    for r, m in finished_metrics(study):
+    for r, m in finished_metrics(study, runs):
         for phase, h in (("phase 1", m.get("phase1")), ("phase 2", m.get("phase2"))):
             if not h or "data" not in h: continue  # the baseline has no phase 1; retrieval has no phase-2 training
             dd = h["data"]

@@ -110,20 +110,23 @@ def study_runs(study:str) -> list[tuple[RunId, Path, str]]:
             except XStiltsError: pass
     return out
 
+def _finished(study:str, runs:list[RunId]|None=None):
+    "(run id, folder) of every finished run of `study`, or of those among `runs`."
+    keep = None if runs is None else {str(r) for r in runs}
+    return [(r, d) for r, d, s in study_runs(study) if s == "done" and (keep is None or str(r) in keep)]
+
 def load_predictions(study:str, runs:list[RunId]|None=None) -> pd.DataFrame:
     "The per-example predictions of every finished run of `study` (or of `runs`), as one table."
-    keep = None if runs is None else {str(r) for r in runs}
-    frames = [pd.read_parquet(d/"predictions.parquet") for r, d, s in study_runs(study) if s == "done" and (keep is None or str(r) in keep)]
+    frames = [pd.read_parquet(d/"predictions.parquet") for r, d in _finished(study, runs)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=PRED_COLUMNS)
 
-def finished_metrics(study:str):
-    "(run id, its metrics.json) for every finished run of `study`."
-    for r, d, s in study_runs(study):
-        if s == "done": yield r, json.loads((d/"metrics.json").read_text())
+def finished_metrics(study:str, runs:list[RunId]|None=None):
+    "(run id, its metrics.json) for every finished run of `study` (or of `runs`)."
+    for r, d in _finished(study, runs): yield r, json.loads((d/"metrics.json").read_text())
 
-def load_metrics(study:str) -> pd.DataFrame:
-    "One row per finished run × language × perturbation: the aggregate metric."
+def load_metrics(study:str, runs:list[RunId]|None=None) -> pd.DataFrame:
+    "One row per finished run × language × perturbation (of every run, or of `runs`): the aggregate metric."
     rows = []
-    for r, m in finished_metrics(study):
+    for r, m in finished_metrics(study, runs):
         for row in m["scores"]: rows.append({"model": r.model, "inter": r.inter, "target": r.target, "seed": r.seed, **row})
     return pd.DataFrame(rows)
