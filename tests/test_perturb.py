@@ -182,6 +182,11 @@ def test_measures_by_hand():
     preds = pd.DataFrame([dict(model="m", inter="none", target="t", seed=1, language="xa", perturbation=pt, example_id=i, score=s)
                           for pt, i, s in [("clean", "a", 1.), ("clean", "b", 1.), ("x@0.1", "a", 0.), ("x@0.1", "b", 1.)]])
     assert P.drop_scores(preds).set_index("example_id").score.to_dict() == {"a": -1.0, "b": 0.0}
+    # a perturbed row that carries the clean score of its own examples (a subset) is compared with that, not the full clean score
+    m2 = pd.concat([m, pd.DataFrame([dict(model="m", inter="none", target="xnli", seed=1, language="xb", perturbation=pt, value=v, n=n, clean_value=c)
+                                     for pt, v, n, c in [("clean", .9, 300, None), ("typo-swap@0.2", .5, 150, .6)]])], ignore_index=True)
+    t2 = P.robustness_table(m2, source="embedded").set_index("language")
+    assert t2.loc["xb", "clean"] == pytest.approx(60) and t2.loc["xb", "drop"] == pytest.approx(10) and t2.loc["xa", "clean"] == pytest.approx(70)
 
 def test_params_validation():
     base = dict(study="t", targets=["xnli", "udpos"])

@@ -163,3 +163,21 @@ def test_pretraining_dropout_applies_to_pretraining_only(xs_env, monkeypatch):
         assert cfg["hidden_dropout_prob"] == cfg["attention_probs_dropout_prob"] == 0.1
     k0, k1 = (json.loads((d/"pretraining.json").read_text())["key"]["pretrain"] for d in (d0, d1))
     assert k0["dropout"] == 0.0 and "dropout" not in k1 and k0["batches"] == k1["batches"] == "mixed"
+
+def test_perturbation_on_a_subset_is_compared_with_the_same_examples_clean(xs_env):
+    p = params(models=["random-xs"], intermediates=["none"], targets=["udpos"],
+               perturbations=[{"name": "typo-keyboard", "strengths": [0.5], "max_examples": 15}])
+    rid = RunId("random-xs", "none", "udpos", 1)
+    assert run_one(p, rid, raise_errors=True) == "done"
+    d = run_dir("t", rid)
+    preds = pd.read_parquet(d/"predictions.parquet")
+    from xstilts.metrics import seqeval_f1
+    for s in json.loads((d/"metrics.json").read_text())["scores"]:
+        if s["perturbation"] == "clean": assert s["n"] == 40; continue
+        assert 0 < s["n"] <= 15, s   # the first 15 examples of 40, less any that cannot be perturbed
+        x = preds[preds.language == s["language"]]
+        ids = x[x.perturbation == s["perturbation"]].example_id
+        clean = x[(x.perturbation == "clean") & x.example_id.isin(ids)]
+        assert len(clean) == s["n"] and set(clean.example_id) <= set(x[x.perturbation == "clean"].example_id.iloc[:15])
+        gold, pred = ([json.loads(v) for v in clean[c]] for c in ("gold", "prediction"))
+        assert s["clean_value"] == pytest.approx(seqeval_f1(gold, pred)[0])

@@ -180,15 +180,15 @@ def run_study(params_file:str,             # the study's params YAML
         if out.exists() and all(run_status(Path(d)) == "done" for d in dirs): continue
         todo.append((k, (m, i, t), out, dirs))
     t0 = time.time()
-    _encoders_first(p, todo, progress, t0, log, workers, threads)
-    _phase1_cost(p, [r for r in runs if run_status(run_dir(p.study, r)) != "done"], log)
     workers = min(workers, max(1, len(todo)))
+    deferred = _encoders_first(p, todo, progress, t0, log, workers, threads)
+    _phase1_cost(p, [r for r in runs if run_status(run_dir(p.study, r)) != "done"], log, deferred)
     if workers == 1:
         for k, (m, i, t), out, dirs in todo:
             log(f"[{k}/{len(ps)}] {m} · {i} → {t} ({time.time() - t0:.0f}s)")
             for line in _pair_job(TEMPLATES["pair"], str(out), {**params, "model": m, "inter": i, "target": t}, dirs, threads)[1]: log(line)
     else:
-        _run_pool(p, todo, params, workers, progress, t0, log, threads)
+        _run_pool(p, todo, params, workers, progress, t0, log, threads, deferred)
     summary = reports_dir()/p.study/"summary.ipynb"
     if _summary_current(summary, params, [run_dir(p.study, r) for r in runs]): log(f"summary up to date → {summary.with_suffix('.html')}")
     else:
@@ -218,27 +218,20 @@ def _summary_current(summary:Path, params:dict, dirs:list) -> bool:
     if not all(f.exists() for f in done): return False
     return max(f.stat().st_mtime for f in [*done, Path(params["params_file"])]) < stamp.stat().st_mtime
 
-def _encoders_first(p, todo, progress, t0, log, workers:int=1, threads:int|None=None):
-    "Pretrain, convert or trim the study's encoders before any task pair (tiny ones in parallel on `workers` processes); hand the data fingerprints down to the pairs' kernels."
-    from .models import encoder_path, handed_down, parse_model, study_tokenizer, non_embedding_params, is_cached
+def _encoders_first(p, todo, progress, t0, log, workers:int=1, threads:int|None=None) -> list[str]:
+    """Make the study's encoders ready before any task pair, and hand the data fingerprints down to the pairs' kernels.
+    With several workers the tiny encoders still to pretrain are returned instead, for `_run_pool` to pretrain beside the pairs."""
+    from .models import encoder_path, handed_down, parse_model, study_tokenizer, is_cached
     models = list(dict.fromkeys(pair[0] for _, pair, _, _ in todo))
     tiny = [m for m in models if parse_model(m).kind == "tiny" and not is_cached(m, p)]
     if tiny: study_tokenizer(p)   # once, here; it also computes the corpus fingerprint handed down below
-    par = min(workers, len(tiny))
-    if par > 1:   # the biggest first, each in its own process: pretraining several sizes takes the longest one's time, not the sum
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-        import multiprocessing as mp
-        t = threads or max(1, _cpus() // par)
-        log(f"pretraining {len(tiny)} encoders on {par} workers × {t} thread{'s' * (t > 1)}: {', '.join(tiny)}")
-        os.environ.update(handed_down())   # the pretraining processes read the corpus fingerprint instead of computing it
-        with ProcessPoolExecutor(par, mp_context=mp.get_context("spawn")) as ex:
-            futs = {ex.submit(_encoder_job, m, p, t): m for m in sorted(tiny, key=lambda m: -non_embedding_params(m))}
-            for f in as_completed(futs): f.result(); log(f"encoder {futs[f]} ({time.time() - t0:.0f}s)")
+    deferred = tiny if workers > 1 else []
     for m in models:
-        if m in tiny and par > 1: continue
+        if m in deferred: continue
         log(f"encoder {m} ({time.time() - t0:.0f}s)")
         with _torch_threads(threads): encoder_path(m, p, progress)
-    os.environ.update(handed_down())   # every fingerprint computed here (corpus, trimmed vocabulary), for the pairs' kernels
+    os.environ.update(handed_down())   # every fingerprint computed here (corpus, trimmed vocabulary), for the pretraining processes and the pairs' kernels
+    return deferred
 
 def _encoder_job(model:str, p, threads:int) -> str:
     "Build one encoder in a worker process with `threads` CPU threads."
@@ -256,29 +249,47 @@ def _torch_threads(n:int|None):
     try: yield
     finally: torch.set_num_threads(before)
 
-def _phase1_cost(p, pending:list, log):
-    "Report, before anything trains, how many phase-1 encoders the pending runs need and how many are cached already."
+def _phase1_cost(p, pending:list, log, unbuilt:list=()):
+    "Report, before anything trains, how many phase-1 encoders the pending runs need and how many are cached already (none on an `unbuilt` encoder)."
     from .pipeline import phase1_dir
     need = sorted({(r.model, r.inter, r.seed) for r in pending if r.inter != "none"})
     if not need: return
-    cached = sum((phase1_dir(p, *k)/"DONE").exists() for k in need)
+    cached = sum(k[0] not in unbuilt and (phase1_dir(p, *k)/"DONE").exists() for k in need)   # (phase1_dir would build the encoder)
     log(f"phase 1: {len(need)} intermediate encoders needed by pending runs, {cached} cached, {len(need) - cached} to train")
 
-def _run_pool(p, todo, params, workers, progress, t0, log, threads=None):
-    "Task pairs in `workers` processes. Encoders are pretrained first, here; pairs go target by target, so pairs running at once rarely wait on one phase-1 encoder."
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+def _run_pool(p, todo, params, workers, progress, t0, log, threads=None, encoders:list|None=None):
+    """Task pairs, and the tiny `encoders` still to pretrain, in `workers` processes with `threads` CPU threads each.
+    Encoders go first, the biggest first; a pair starts as soon as its encoder is ready, so no core idles while one
+    size pretrains and another's pairs could run. Pairs go target by target, so pairs running at once rarely wait on
+    one phase-1 encoder."""
+    from concurrent.futures import ProcessPoolExecutor, wait, FIRST_COMPLETED
     import multiprocessing as mp
+    from .models import non_embedding_params
     models, targets = list(dict.fromkeys(pr[0] for _, pr, _, _ in todo)), list(dict.fromkeys(pr[2] for _, pr, _, _ in todo))
-    order = sorted(todo, key=lambda x: (models.index(x[1][0]), targets.index(x[1][2])))  # stable: intermediates keep their order
+    queue = sorted(todo, key=lambda x: (models.index(x[1][0]), targets.index(x[1][2])))  # stable: intermediates keep their order
+    encoders = sorted(encoders or [], key=lambda m: -non_embedding_params(m)); ready = set(models) - set(encoders)
     threads = threads or max(1, _cpus() // workers)
-    log(f"{len(order)} task pairs on {workers} workers × {threads} thread{'s' * (threads > 1)}")
+    log((f"pretraining {len(encoders)} encoders ({', '.join(encoders)}) and " if encoders else "")
+        + f"{len(queue)} task pairs on {workers} workers × {threads} thread{'s' * (threads > 1)}")
+    n, inflight = 0, {}
     with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as ex:
-        futs = {ex.submit(_pair_job, TEMPLATES["pair"], str(out), {**params, "model": pr[0], "inter": pr[1], "target": pr[2]}, dirs, threads): pr
-                for _, pr, out, dirs in order}
+        def fill():
+            while len(inflight) < workers:
+                if encoders: m = encoders.pop(0); inflight[ex.submit(_encoder_job, m, p, threads)] = ("encoder", m); continue
+                job = next((x for x in queue if x[1][0] in ready), None)
+                if job is None: return
+                queue.remove(job); _, pr, out, dirs = job
+                inflight[ex.submit(_pair_job, TEMPLATES["pair"], str(out), {**params, "model": pr[0], "inter": pr[1], "target": pr[2]}, dirs, threads)] = ("pair", pr)
         try:
-            for n, f in enumerate(as_completed(futs), 1):
-                (m, i, t), (ok, lines) = futs[f], f.result()
-                log(f"[{n}/{len(order)}] {m} · {i} → {t} {'done' if ok else 'failed'} ({time.time() - t0:.0f}s)")
-                for line in lines: log(line)
+            fill()
+            while inflight:
+                for f in wait(inflight, return_when=FIRST_COMPLETED).done:
+                    kind, what = inflight.pop(f)
+                    if kind == "encoder":
+                        f.result(); ready.add(what); log(f"encoder {what} ({time.time() - t0:.0f}s)"); continue
+                    ok, lines = f.result(); n += 1
+                    log(f"[{n}/{len(todo)}] {what[0]} · {what[1]} → {what[2]} {'done' if ok else 'failed'} ({time.time() - t0:.0f}s)")
+                    for line in lines: log(line)
+                fill()
         except BaseException:
             ex.shutdown(wait=True, cancel_futures=True); raise

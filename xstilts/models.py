@@ -12,8 +12,8 @@ from .core import XStiltsError, did_you_mean, cache_dir, stable_hash, seed_every
 # %% auto #0
 __all__ = ['TINY_SIZES', 'HUB_ALIASES', 'CONVERTED', 'SHAPES', 'SPECIALS', 'FINGERPRINTS_ENV', 'HEADS', 'ModelSpec',
            'non_embedding_params', 'known_models', 'parse_model', 'check_model', 'quiet_transformers', 'keep_chars',
-           'train_tokenizer', 'study_corpus', 'corpus_key', 'handed_down', 'tiny_config', 'mlm_loss', 'pretrain_mlm',
-           'encoder_path', 'is_cached', 'trimmed_path', 'trimming', 'study_tokenizer', 'load_with_head',
+           'train_tokenizer', 'study_corpus', 'corpus_key', 'handed_down', 'attention_kind', 'tiny_config', 'mlm_loss',
+           'pretrain_mlm', 'encoder_path', 'is_cached', 'trimmed_path', 'trimming', 'study_tokenizer', 'load_with_head',
            'set_attention_dropout', 'load_tokenizer', 'save_encoder']
 
 # %% ../nbs/05_models.ipynb #446c6ad5
@@ -155,11 +155,19 @@ def _pack(tokenizer, sents:list[str], max_length:int) -> list[list[int]]:
     if cur: seqs.append(cur)
     return [[tokenizer.cls_token_id] + s + [tokenizer.sep_token_id] for s in seqs]
 
+def attention_kind(hidden_size:int) -> str:
+    """The attention kernel for an encoder of `hidden_size` here: `eager` for small encoders on CPU, where it is faster
+    than SDPA (measured: a training step of a 2-layer encoder at width 64, batch 32 × 64 tokens, bf16, one thread:
+    29.8 ms against 34.7; width 128: 62.6 against 72.7), SDPA on GPUs and for real-size encoders."""
+    import torch
+    return "eager" if hidden_size <= 256 and not torch.cuda.is_available() else "sdpa"
+
 def tiny_config(size:str, vocab_size:int, max_length:int=512):
     "The XLM-R config of a tiny size."
     from transformers import XLMRobertaConfig
     return XLMRobertaConfig(vocab_size=vocab_size, max_position_embeddings=max_length + 2, type_vocab_size=1,
-                            pad_token_id=1, bos_token_id=0, eos_token_id=2, **TINY_SIZES[size])
+                            pad_token_id=1, bos_token_id=0, eos_token_id=2, attn_implementation=attention_kind(TINY_SIZES[size]["hidden_size"]),
+                            **TINY_SIZES[size])
 
 def mlm_loss(model, input_ids, attention_mask, labels):
     "Masked-LM cross-entropy of an `XLMRobertaForMaskedLM`, with the output layer applied to masked positions only."
@@ -219,7 +227,7 @@ def _tiny_entry(name:str, p) -> tuple[Path, dict]:
     "The cache folder of a tiny or random encoder, and the key it is stored under."
     spec = parse_model(name)
     key = {"size": spec.ref, "arch": TINY_SIZES[spec.ref], "kind": spec.kind, "corpus": corpus_key(p), "vocab": p.pretrain.vocab_size,
-           **({"pretrain": p.pretrain.record()} if spec.kind == "tiny" else {"seed": p.pretrain.seed})}
+           **({"pretrain": p.pretrain.record(), "attention": attention_kind(TINY_SIZES[spec.ref]["hidden_size"])} if spec.kind == "tiny" else {"seed": p.pretrain.seed})}
     return cache_dir()/"encoders"/f"{name}-{stable_hash(key)}", key
 
 def is_cached(name:str, p) -> bool:
@@ -305,6 +313,7 @@ def load_with_head(path:str, fmt:str, num_labels:int|None=None, attention_dropou
     kw = {"num_labels": num_labels} if num_labels else {}
     try: model = cls.from_pretrained(path, **kw)
     except OSError as e: raise XStiltsError(f"Cannot load model from '{path}': {str(e).splitlines()[0]}") from None
+    if (kind := attention_kind(model.config.hidden_size)) != model.config._attn_implementation: model.set_attn_implementation(kind)
     if attention_dropout is not None: set_attention_dropout(model, attention_dropout)
     return model
 

@@ -614,9 +614,11 @@ def robustness_table(metrics:pd.DataFrame, source:str="local") -> pd.DataFrame:
     clean = metrics[metrics.perturbation == "clean"].groupby(keys)["value"].mean().rename("clean")
     pert = metrics[metrics.perturbation != "clean"]
     agg = {"value": "mean", "n": "mean"}
-    for c in ("attack_success_rate", "mean_queries", "n_dropped", "script"):
+    for c in ("attack_success_rate", "mean_queries", "n_dropped", "script", "clean_value"):
         if c in pert.columns: agg[c] = "mean" if c != "script" else "first"
     t = pert.groupby([*keys, "perturbation"]).agg(agg).rename(columns={"value": "perturbed"}).reset_index().merge(clean.reset_index(), on=keys, how="left")
+    if "clean_value" in t:  # the clean score of the examples that were perturbed (a subset when some could not be, or with `max_examples`)
+        t["clean"] = t.pop("clean_value").fillna(t["clean"])
     t[["name", "strength"]] = pd.DataFrame([parse_label(x) for x in t.perturbation], index=t.index)
     t["drop"] = t["clean"] - t["perturbed"]
     t["rel_drop"] = np.where(t["clean"] > 0, t["drop"] / t["clean"].where(t["clean"] > 0, 1), np.nan)

@@ -20,7 +20,7 @@ from .results import run_dir, run_status, run_lock, write_record, write_failure,
 
 # %% auto #0
 __all__ = ['FORMATS', 'TRAINED_FORMATS', 'train_specs', 'dev_spec', 'eval_split', 'english_data', 'FormatOps', 'task_labels',
-           'fit', 'fit_multitask', 'phase1_key', 'phase1_dir', 'phase1', 'tokenizer_key', 'evaluate_target',
+           'fit', 'fit_multitask', 'phase1_key', 'phase1_dir', 'phase1', 'data_key', 'tokenizer_key', 'evaluate_target',
            'study_perturbations', 'study_dictionaries', 'pair_similarity', 'evaluate_retrieval', 'run_params',
            'run_one', 'study_texts']
 
@@ -128,14 +128,15 @@ def _prepare(p:StudyParams, init:str, task_name:str, tp, tok):
     train, dev, prov = english_data(p, task_name, tp)
     labels = task_labels(task, train)
     ml = min(tp.max_length, getattr(tok, "model_max_length", 512) or 512)
-    ftrain = ops.encode(train, tok, labels, ml)
+    key = {"data": data_key(p), "task": task_name, "tp": tp.model_dump(mode="json"), "tokenizer": tokenizer_key(tok), "labels": labels, "ml": ml}
+    ftrain = _encoded({**key, "part": "train"}, lambda: ops.encode(train, tok, labels, ml))   # a pair's seeds share them
     if tp.selection == "target-dev":  # oracle: mean dev score over the target's other languages
         langs = [l for l in eval_languages(task, p) if l != "en"]
         devs = {l: _cap(_load(p, f"{task_name}:dev", l), tp.max_dev_examples) for l in langs}
         scorers = [ops.dev(ops.encode(devs[l], tok, labels, ml), devs[l], task, labels, tok.pad_token_id, tp.precision) for l in langs]
         score = lambda m: float(np.mean([f(m) for f in scorers]))
         prov.update(dev=f"{task_name}:dev in {', '.join(langs)} (oracle: target-language dev)")
-    else: score = ops.dev(ops.encode(dev, tok, labels, ml), dev, task, labels, tok.pad_token_id, tp.precision)
+    else: score = ops.dev(_encoded({**key, "part": "dev"}, lambda: ops.encode(dev, tok, labels, ml)), dev, task, labels, tok.pad_token_id, tp.precision)
     return task, ops, labels, ftrain, score, prov
 
 def fit(p:StudyParams, init:str, task_name:str, tp, seed:int, progress:bool=False, ckpt_dir=None):
@@ -221,11 +222,14 @@ def _frame(rid:RunId, lang:str, ids:list, gold:list, pred:list, per, perturbatio
                          "language": lang, "perturbation": perturbation, "example_id": [str(i) for i in ids],
                          "gold": [_show(g) for g in gold], "prediction": [_show(x) for x in pred], **_score_columns(per)})
 
+def data_key(p:StudyParams) -> dict:
+    "The study settings that decide which examples its tasks read (for in-process memos)."
+    return p.model_dump(mode="json", include={"source", "world", "data", "max_eval_examples", "perturb_seed", "dictionaries"})
+
 _PERTURBED = {}
 def _perturbed(p:StudyParams, target:str, split:str, lang:str, spec, strength:float, ex:list, dic) -> list[dict]:
     "The perturbed evaluation examples (those that survive), made once per process: a task pair's seeds, and its models, score the same texts."
-    key = stable_hash({"data": p.model_dump(mode="json", include={"source", "world", "data", "max_eval_examples", "perturb_seed", "dictionaries"}),
-                       "target": target, "split": split, "lang": lang, "spec": spec.model_dump(mode="json"), "strength": strength})
+    key = stable_hash({"data": data_key(p), "target": target, "split": split, "lang": lang, "spec": spec.model_dump(mode="json"), "strength": strength})
     if key not in _PERTURBED:
         fmt = get_task(target).format
         _PERTURBED[key] = [x for x in (perturb_example(e, fmt, spec.name, strength, lang, p.perturb_seed, dic) for e in ex) if x is not None]
@@ -251,7 +255,7 @@ def evaluate_target(p:StudyParams, rid:RunId, model, tok, labels:tuple=()) -> tu
     labels = labels or tuple(task.labels or ())
     split = eval_split(p, rid.target); scores, frames = [], []
     ml = min(p.train.max_length, tok.model_max_length or 512)
-    data = p.model_dump(mode="json", include={"source", "world", "data", "max_eval_examples", "perturb_seed", "dictionaries"})
+    data = data_key(p)
     for lang in eval_languages(task, p):
         ex = _cap(_load(p, f"{rid.target}:{split}", lang), p.max_eval_examples)
         mname, metric = _metric(task, lang, p)
@@ -261,12 +265,13 @@ def evaluate_target(p:StudyParams, rid:RunId, model, tok, labels:tuple=()) -> tu
             pred = ops.predict(model, feats, examples, task, labels, tok.pad_token_id, p.train.precision)
             gold = [ops.gold(e) for e in examples]
             return (*metric(gold, pred), gold, pred)
-        value, per, gold, pred = run(ex)
+        value, per, gold, pred = run(ex); ex0 = ex
         script = _encoded({"data": data, "target": rid.target, "split": split, "lang": lang, "script": True},
                           lambda: dominant_script(t for e in ex[:200] for t in _texts(e) if t))
         scores.append({"language": lang, "perturbation": "clean", "metric": mname, "value": value, "n": len(ex), "split": split, "script": script})
         frames.append(_frame(rid, lang, [e["id"] for e in ex], gold, pred, per))
         for spec, strength, lab in study_perturbations(p, rid.target):
+            ex = ex0[:spec.max_examples]   # None: all
             dic = _bound(p, spec, lang) if get_perturbation(spec.name).family == "codeswitch" else None
             head = {"language": lang, "perturbation": lab, "metric": mname, "split": split, "script": script}
             if dic is not None and not dic.tables:
@@ -278,7 +283,9 @@ def evaluate_target(p:StudyParams, rid:RunId, model, tok, labels:tuple=()) -> tu
                 extra = _attack_summary(info)
             else: pex = _perturbed(p, rid.target, split, lang, spec, strength, ex, dic)
             v, per_, g_, pr_ = run(pex, None if spec.name == "codeswitch-adv" else {"spec": spec.model_dump(mode="json"), "strength": strength}) if pex else (float("nan"), np.zeros(0), [], [])
-            scores.append({**head, "value": v, "n": len(pex), "n_dropped": len(ex) - len(pex), **extra})
+            at = {e["id"]: k for k, e in enumerate(ex0)}; sub = [at[e["id"]] for e in pex]   # the clean score of the same examples: drops compare like with like
+            cv = metric([gold[k] for k in sub], [pred[k] for k in sub])[0] if pex else float("nan")
+            scores.append({**head, "value": v, "clean_value": cv, "n": len(pex), "n_dropped": len(ex) - len(pex), **extra})
             if pex: frames.append(_frame(rid, lang, [e["id"] for e in pex], g_, pr_, per_, lab))
     return scores, pd.concat(frames, ignore_index=True)
 
@@ -452,7 +459,6 @@ def _run_locked(p, rid, d, params, progress, raise_errors):
     try:
         t0 = time.time()
         init, h1 = phase1(p, rid.model, rid.inter, rid.seed, progress)
-        release_memory()   # phase 2 does not start on top of phase 1's freed heap
         if get_task(rid.target).format == "retrieval":
             scores, preds, h2 = evaluate_retrieval(p, rid, init)
         else:
