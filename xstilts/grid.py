@@ -260,14 +260,16 @@ def _phase1_cost(p, pending:list, log, unbuilt:list=()):
 def _run_pool(p, todo, params, workers, progress, t0, log, threads=None, encoders:list|None=None):
     """Task pairs, and the tiny `encoders` still to pretrain, in `workers` processes with `threads` CPU threads each.
     Encoders go first, the biggest first; a pair starts as soon as its encoder is ready, so no core idles while one
-    size pretrains and another's pairs could run. Pairs go target by target, so pairs running at once rarely wait on
-    one phase-1 encoder."""
+    size pretrains and another's pairs could run. The biggest encoders' pairs go first (the longest jobs: none is left
+    to run alone at the end), then target by target, so pairs running at once rarely wait on one phase-1 encoder."""
     from concurrent.futures import ProcessPoolExecutor, wait, FIRST_COMPLETED
     import multiprocessing as mp
     from .models import non_embedding_params
     models, targets = list(dict.fromkeys(pr[0] for _, pr, _, _ in todo)), list(dict.fromkeys(pr[2] for _, pr, _, _ in todo))
-    queue = sorted(todo, key=lambda x: (models.index(x[1][0]), targets.index(x[1][2])))  # stable: intermediates keep their order
-    encoders = sorted(encoders or [], key=lambda m: -non_embedding_params(m)); ready = set(models) - set(encoders)
+    size = {m: non_embedding_params(m) or 0 for m in models}   # 0: not a tiny encoder (its size is not known here)
+    # the biggest encoders' pairs first (the longest jobs; their encoders also pretrain first), then target by target; intermediates keep their order
+    queue = sorted(todo, key=lambda x: (-size[x[1][0]], models.index(x[1][0]), targets.index(x[1][2])))
+    encoders = sorted(encoders or [], key=lambda m: -size[m]); ready = set(models) - set(encoders)
     threads = threads or max(1, _cpus() // workers)
     log((f"pretraining {len(encoders)} encoders ({', '.join(encoders)}) and " if encoders else "")
         + f"{len(queue)} task pairs on {workers} workers × {threads} thread{'s' * (threads > 1)}")

@@ -254,7 +254,7 @@ def evaluate_target(p:StudyParams, rid:RunId, model, tok, labels:tuple=()) -> tu
     task = get_task(rid.target); ops = _ops(task)
     labels = labels or tuple(task.labels or ())
     split = eval_split(p, rid.target); scores, frames = [], []
-    ml = min(p.train.max_length, tok.model_max_length or 512)
+    ml = min(p.train_for(rid.target).max_length, tok.model_max_length or 512)   # the length the target trained at (a per-task override included)
     data = data_key(p)
     for lang in eval_languages(task, p):
         ex = _cap(_load(p, f"{rid.target}:{split}", lang), p.max_eval_examples)
