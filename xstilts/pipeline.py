@@ -242,7 +242,7 @@ def tokenizer_key(tok) -> str:
 
 _ENCODED = {}
 def _encoded(key:dict, encode:Callable):
-    "Evaluation features made once per process (a task pair's seeds encode the same texts with the same tokenizer)."
+    "Features (or anything else derived from a task's texts) made once per process under `key`: a task pair's seeds encode the same texts with the same tokenizer."
     k = stable_hash(key, 24)
     if k not in _ENCODED:
         if len(_ENCODED) >= 256: _ENCODED.clear()   # one target's languages × perturbations at a time, bounded
