@@ -213,7 +213,7 @@ class PerturbSpec(_Strict):
     languages: Optional[list[str]] = None           # code-switching: languages words are switched into (None: every one with a dictionary)
     per_word: int = Field(4, ge=1)                  # code-switching: translations considered per word and language
     budget: int = Field(50, ge=2)                   # codeswitch-adv: model queries per example (the clean one included)
-    max_examples: Optional[int] = Field(None, ge=1) # perturb only the first n evaluation examples per language (paired with their clean scores; None: all)
+    max_examples: Optional[int] = Field(None, ge=1) # perturb only the first n evaluation examples per language (paired with their clean scores; None: all; retrieval perturbs every query)
 
     @field_validator("name")
     @classmethod
