@@ -1,0 +1,101 @@
+"""End to end: every target's recorded scores equal an independent rescoring of its predictions.
+
+The rescoring below does not import xstilts.metrics: accuracy by string equality, seqeval's own `f1_score`, the
+official SQuAD v1.1 and MLQA evaluation scripts' normalisation re-implemented here, and BUCC's pair F1. It reads
+only `predictions.parquet` (gold and prediction as written) and checks every score in `metrics.json`: clean,
+perturbed, and the clean score of the perturbed examples (`clean_value`)."""
+import collections, json, re, string, sys, unicodedata
+import pandas as pd, pytest
+from xstilts.core import parse_params, RunId
+from xstilts.pipeline import run_one
+from xstilts.results import run_dir
+
+TARGETS = ["xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "xcopa", "tatoeba", "bucc"]
+SMALL = {"study": "t", "source": "embedded", "seeds": [1], "intermediates": ["none"], "models": ["random-xs"], "targets": TARGETS,
+         "world": {"n_train": 120, "n_dev": 40, "n_test": 40, "corpus_sentences": 400},
+         "pretrain": {"steps": 5, "vocab_size": 500, "batch_size": 8}, "train": {"epochs": 1, "batch_size": 16},
+         "perturbations": [{"name": "typo-keyboard", "strengths": [0.3], "max_examples": 25}]}
+
+# --- the official SQuAD v1.1 evaluation (evaluate-v1.1.py), re-implemented
+def _squad_norm(s):
+    s = s.lower()
+    s = "".join(ch for ch in s if ch not in set(string.punctuation))
+    s = re.sub(r"\b(a|an|the)\b", " ", s)
+    return " ".join(s.split())
+
+# --- the official MLQA evaluation (mlqa_evaluation_v1.py): Unicode punctuation, per-language articles
+PUNCT = {chr(i) for i in range(sys.maxunicode) if unicodedata.category(chr(i)).startswith("P")} | set(string.punctuation)
+ARTICLES = {"en": r"\b(a|an|the)\b", "es": r"\b(un|una|unos|unas|el|la|los|las)\b", "de": r"\b(ein|eine|einen|einem|eines|einer|der|die|das|den|dem|des)\b",
+            "vi": r"\b(của|là|cái|chiếc|những)\b", "ar": r"\sال^|ال", "hi": "", "zh": ""}
+
+def _mlqa_norm(s, lang):
+    s = s.lower()
+    s = "".join(ch for ch in s if ch not in PUNCT)
+    if ARTICLES.get(lang): s = re.sub(ARTICLES[lang], " ", s)
+    return " ".join(s.split())
+
+def _f1(pred, gold, norm):
+    p, g = norm(pred).split(), norm(gold).split()
+    common = sum((collections.Counter(p) & collections.Counter(g)).values())
+    if common == 0: return 0.0
+    prec, rec = common / len(p), common / len(g)
+    return 2 * prec * rec / (prec + rec)
+
+def _qa(golds, preds, norm):
+    f1 = [max(_f1(p, g, norm) for g in gs) for gs, p in zip(golds, preds)]
+    return sum(f1) / len(f1)
+
+def rescore(metric, lang, gold, pred):
+    "The metric of one language from the recorded gold and prediction strings."
+    if metric == "accuracy": return sum(g == p for g, p in zip(gold, pred)) / len(gold)
+    if metric == "f1-seqeval":
+        from seqeval.metrics import f1_score
+        return f1_score([json.loads(g) for g in gold], [json.loads(p) for p in pred])
+    if metric == "squad": return _qa([json.loads(g) for g in gold], pred, _squad_norm)
+    if metric == "mlqa": return _qa([json.loads(g) for g in gold], pred, lambda s: _mlqa_norm(s, lang))
+    if metric == "bucc-f1":   # pairs: a prediction is right when it is one of the sentence's gold translations
+        golds = [json.loads(g) for g in gold]
+        tp = sum(p in g for g, p in zip(golds, pred) if p)
+        n = sum(bool(p) for p in pred) + sum(len(g) for g in golds)
+        return 2 * tp / n if n else 0.0
+    raise AssertionError(f"no independent rescoring for metric {metric}")
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    import os
+    root = tmp_path_factory.mktemp("scoring")
+    old = {k: os.environ.get(f"XSTILTS_{k}") for k in ("RUNS", "CACHE", "REPORTS")}
+    for k in old: os.environ[f"XSTILTS_{k}"] = str(root/k.lower())
+    try:
+        p = parse_params(SMALL)
+        out = {}
+        for t in TARGETS:
+            rid = RunId("random-xs", "none", t, 1)
+            assert run_one(p, rid, raise_errors=True) == "done"
+            d = run_dir("t", rid)
+            out[t] = (json.loads((d/"metrics.json").read_text())["scores"], pd.read_parquet(d/"predictions.parquet"))
+        yield out
+    finally:
+        for k, v in old.items():
+            if v is None: os.environ.pop(f"XSTILTS_{k}", None)
+            else: os.environ[f"XSTILTS_{k}"] = v
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_recorded_scores_equal_an_independent_rescoring(runs, target):
+    scores, preds = runs[target]
+    assert len(scores) >= 2 * 8, "every zero-shot language, clean and perturbed"
+    metrics = {s["metric"] for s in scores}
+    assert metrics == {"mlqa", "squad"} if target == "mlqa" else len(metrics) == 1   # MLQA's rules for its own languages (en), SQuAD's elsewhere
+    nonzero = 0
+    for s in scores:
+        x = preds[(preds.language == s["language"]) & (preds.perturbation == s["perturbation"])]
+        assert len(x) == s["n"], s
+        want = rescore(s["metric"], s["language"], x.gold.tolist(), x.prediction.tolist())
+        assert s["value"] == pytest.approx(want, abs=1e-6), (target, s)
+        nonzero += want > 0
+        if "clean_value" in s:   # the clean score of exactly the perturbed examples
+            assert s["n"] <= 25
+            c = preds[(preds.language == s["language"]) & (preds.perturbation == "clean") & preds.example_id.isin(x.example_id)]
+            assert len(c) == len(x)
+            assert s["clean_value"] == pytest.approx(rescore(s["metric"], s["language"], c.gold.tolist(), c.prediction.tolist()), abs=1e-6), (target, s)
+    assert nonzero or target == "bucc", f"{target}: every score is 0, the comparison checks nothing"
