@@ -265,27 +265,28 @@ def evaluate_target(p:StudyParams, rid:RunId, model, tok, labels:tuple=()) -> tu
             pred = ops.predict(model, feats, examples, task, labels, tok.pad_token_id, p.train.precision)
             gold = [ops.gold(e) for e in examples]
             return (*metric(gold, pred), gold, pred)
-        value, per, gold, pred = run(ex); ex0 = ex
+        value, per, gold, pred = run(ex)
         script = _encoded({"data": data, "target": rid.target, "split": split, "lang": lang, "script": True},
                           lambda: dominant_script(t for e in ex[:200] for t in _texts(e) if t))
         scores.append({"language": lang, "perturbation": "clean", "metric": mname, "value": value, "n": len(ex), "split": split, "script": script})
         frames.append(_frame(rid, lang, [e["id"] for e in ex], gold, pred, per))
+        at = {e["id"]: k for k, e in enumerate(ex)}
         for spec, strength, lab in study_perturbations(p, rid.target):
-            ex = ex0[:spec.max_examples]   # None: all
+            sub = ex[:spec.max_examples]   # the examples this perturbation scores (None: all)
             dic = _bound(p, spec, lang) if get_perturbation(spec.name).family == "codeswitch" else None
             head = {"language": lang, "perturbation": lab, "metric": mname, "split": split, "script": script}
             if dic is not None and not dic.tables:
-                scores.append({**head, "value": float("nan"), "n": 0, "n_dropped": len(ex), "note": f"no bilingual dictionary from '{lang}'"}); continue
+                scores.append({**head, "value": float("nan"), "n": 0, "n_dropped": len(sub), "note": f"no bilingual dictionary from '{lang}'"}); continue
             extra = {}
             if spec.name == "codeswitch-adv":
                 q = _attack_query(task, ops, model, tok, labels, ml, p, metric)
-                pex, info = attack(ex, task.format, lang, strength, dic, q, spec.budget, p.perturb_seed, binary=task.format not in ("tagging", "span"))
+                pex, info = attack(sub, task.format, lang, strength, dic, q, spec.budget, p.perturb_seed, binary=task.format not in ("tagging", "span"))
                 extra = _attack_summary(info)
-            else: pex = _perturbed(p, rid.target, split, lang, spec, strength, ex, dic)
+            else: pex = _perturbed(p, rid.target, split, lang, spec, strength, sub, dic)
             v, per_, g_, pr_ = run(pex, None if spec.name == "codeswitch-adv" else {"spec": spec.model_dump(mode="json"), "strength": strength}) if pex else (float("nan"), np.zeros(0), [], [])
-            at = {e["id"]: k for k, e in enumerate(ex0)}; sub = [at[e["id"]] for e in pex]   # the clean score of the same examples: drops compare like with like
-            cv = metric([gold[k] for k in sub], [pred[k] for k in sub])[0] if pex else float("nan")
-            scores.append({**head, "value": v, "clean_value": cv, "n": len(pex), "n_dropped": len(ex) - len(pex), **extra})
+            same = [at[e["id"]] for e in pex]   # the clean score of the same examples: drops compare like with like
+            cv = metric([gold[k] for k in same], [pred[k] for k in same])[0] if pex else float("nan")
+            scores.append({**head, "value": v, "clean_value": cv, "n": len(pex), "n_dropped": len(sub) - len(pex), **extra})
             if pex: frames.append(_frame(rid, lang, [e["id"] for e in pex], g_, pr_, per_, lab))
     return scores, pd.concat(frames, ignore_index=True)
 

@@ -108,7 +108,7 @@ def seed_test(x,                    # per-seed scores of system X (e.g. one inte
     u = stats.mannwhitneyu(x, y, alternative="two-sided")
     return dict(n_x=len(x), n_y=len(y), mean_x=float(x.mean()), mean_y=float(y.mean()), std_x=sd(x), std_y=sd(y),
                 delta=float(x.mean() - y.mean()), t=float(t.statistic) if t else np.nan, p_welch=float(t.pvalue) if t else np.nan,
-                u=float(u.statistic), p_mwu=float(u.pvalue), aso_eps_min=_aso(x, y, aso_iterations, seed) if aso else np.nan)
+                u=float(u.statistic), p_mwu=float(u.pvalue), aso_eps_min=aso_eps_min(x, y, iterations=aso_iterations, seed=seed) if aso else np.nan)
 
 def _quantiles(sorted_scores:np.ndarray, t:np.ndarray) -> np.ndarray:
     "The empirical quantile function at `t` of each row of `sorted_scores` (deepsig's: the ⌈n·t⌉-th smallest score)."
@@ -130,14 +130,12 @@ def aso_eps_min(x, y,                      # per-seed scores of X (suspected bet
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     vr = float(_violation_ratios(x[None], y[None], dt)[0])
     qa, qb = np.sort(x), np.sort(y); ua, ub = np.empty((iterations, len(x))), np.empty((iterations, len(y)))
-    for i in range(iterations):   # deepsig seeds numpy's global generator with seed + i before each bootstrap draw
+    for i in range(iterations):   # deepsig seeds numpy's global generator with seed + 1, seed + 2, … before each bootstrap draw
         rs = np.random.RandomState(seed + i + 1); ua[i], ub[i] = rs.uniform(0, 1, len(x)), rs.uniform(0, 1, len(y))
     samples = _violation_ratios(_quantiles(qa, ua), _quantiles(qb, ub), dt)
     const = np.sqrt(len(x) * len(y) / (len(x) + len(y)))
     sigma = np.std(const * (samples - vr))
     return float(np.clip(vr - sigma / const * stats.norm.ppf(1 - confidence_level), 0, 1))
-
-def _aso(x, y, iterations:int, seed:int) -> float: return aso_eps_min(x, y, 0.95, iterations, seed)
 
 # %% ../nbs/10_stats.ipynb #12af9cf9
 CORRECTIONS = {"holm": "Holm step-down: family-wise error rate", "fdr_bh": "Benjamini-Hochberg: false discovery rate"}
