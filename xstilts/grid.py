@@ -12,7 +12,7 @@ from .results import run_dir, run_status, run_lock
 
 # %% auto #0
 __all__ = ['KERNEL', 'TEMPLATES', 'expand', 'pairs', 'status_table', 'ensure_kernel', 'render_html', 'browser', 'browser_check',
-           'execute', 'pair_report', 'run_study']
+           'kept_kernel', 'drop_kept_kernel', 'execute', 'pair_report', 'run_study']
 
 # %% ../nbs/13_grid.ipynb #439bb703
 def expand(p:StudyParams) -> list[RunId]:
@@ -111,6 +111,70 @@ def browser_check(html:Path,                 # a rendered report
     return out
 
 # %% ../nbs/13_grid.ipynb #32f67c88
+_KEPT_ENGINE = "xstilts-kept"
+_KEPT = {}   # this process's kept kernel: {"km": AsyncKernelManager, "key": the environment it started in}
+
+def _kernel_env_key(kernel:str) -> str:
+    "What a kernel inherits that a notebook's results may depend on: the kernel spec, working directory, threads and xstilts settings."
+    env = {k: v for k, v in os.environ.items() if k.startswith(("XSTILTS", "OMP_", "MKL_", "CUDA", "PYTHON"))}
+    return json.dumps([kernel, str(project_root()), env], sort_keys=True)
+
+def kept_kernel(kernel:str):
+    "This process's kept kernel manager (started by the first notebook that uses it), replaced if it died or the environment changed."
+    from jupyter_core.utils import run_sync
+    _register_kept_engine()
+    km, key = _KEPT.get("km"), _kernel_env_key(kernel)
+    if km is not None and (_KEPT["key"] != key or (km.has_kernel and not run_sync(km.is_alive)())): drop_kept_kernel(); km = None
+    if km is None:
+        from jupyter_client.manager import AsyncKernelManager
+        import multiprocessing.util
+        km = AsyncKernelManager(kernel_name=kernel)
+        _KEPT.update(km=km, key=key)
+        if not _KEPT.get("finalizer"): _KEPT["finalizer"] = multiprocessing.util.Finalize(None, _shutdown, args=(_KEPT,), exitpriority=10)  # worker processes skip atexit
+    return km
+
+def drop_kept_kernel():
+    "Shut down this process's kept kernel, if any."
+    _shutdown(_KEPT)
+
+def _shutdown(kept:dict):
+    km = kept.pop("km", None); kept.pop("key", None)
+    if km is None or not km.has_kernel: return
+    from jupyter_core.utils import run_sync
+    try: run_sync(km.shutdown_kernel)(now=True)
+    except Exception: pass   # already gone
+
+def _prelude(log:Path) -> str:
+    "Code a kept kernel runs before a notebook: an empty namespace, execution counts from 1, stderr (fd 2) to the notebook's log."
+    return ("get_ipython().reset(new_session=True)\n"   # as `%reset -f`, and a new history session counting from 1
+            "import os as _os; _fd = _os.open(%r, _os.O_WRONLY | _os.O_APPEND | _os.O_CREAT); _os.dup2(_fd, 2); _os.close(_fd); del _os, _fd" % str(log))
+
+def _register_kept_engine():
+    "Register the papermill engine that executes a notebook in a given, kept kernel (once per process)."
+    from papermill.engines import papermill_engines, NBClientEngine
+    from papermill.clientwrap import PapermillNotebookClient
+    if _KEPT_ENGINE in papermill_engines._engines: return
+
+    class KeptKernelClient(PapermillNotebookClient):
+        def papermill_execute_cells(self):
+            reply = self.wait_for_reply(self.kc.execute(self.prelude, silent=True, store_history=False))
+            if reply is None or reply["content"]["status"] != "ok": raise XStiltsError(f"could not reset the kept kernel: {reply and reply['content']}")
+            super().papermill_execute_cells()
+
+    class KeptKernelEngine(NBClientEngine):
+        @classmethod
+        def execute_managed_notebook(cls, nb_man, kernel_name, km=None, prelude="", log_output=False, start_timeout=60, **kwargs):
+            kwargs = {k: v for k, v in kwargs.items() if k not in ("input_path", "timeout", "startup_timeout", "execution_timeout", "stdout_file", "stderr_file")}
+            from papermill.log import logger
+            client = KeptKernelClient(nb_man, km=km, kernel_name=kernel_name, startup_timeout=start_timeout, log_output=log_output, log=logger, **kwargs)
+            client.prelude = prelude
+            try: return client.execute()
+            finally:
+                if client.kc is not None: client.kc.stop_channels()   # the kernel stays; this notebook's connection to it does not
+
+    papermill_engines.register(_KEPT_ENGINE, KeptKernelEngine)
+
+# %% ../nbs/13_grid.ipynb #a432e950
 @contextlib.contextmanager
 def _stderr_to(path:Path):
     "Send this process's (and its children's) stderr to `path` for the duration: the kernel's own log goes there."
@@ -120,8 +184,9 @@ def _stderr_to(path:Path):
         try: yield
         finally: sys.stderr.flush(); os.dup2(saved, 2); os.close(saved)
 
-def execute(template:str, out:Path, parameters:dict, log=print) -> bool:
-    "Execute a template with papermill into `out` (atomically) and render it; False if a cell raised. The kernel's log goes to `out` .log."
+def execute(template:str, out:Path, parameters:dict, log=print, kept:bool=False) -> bool:
+    """Execute a template with papermill into `out` (atomically) and render it; False if a cell raised. The kernel's log goes to `out` .log.
+    `kept`: run it in this process's kept kernel (see `kept_kernel`) instead of a fresh one."""
     import papermill as pm, logging
     logging.getLogger("papermill").setLevel(logging.ERROR)
     kernel = ensure_kernel()
@@ -129,9 +194,10 @@ def execute(template:str, out:Path, parameters:dict, log=print) -> bool:
     ok = True
     with atomic_path(out) as tmp, _stderr_to(out.with_suffix(".log")):
         tmp_nb = tmp.with_suffix(".ipynb"); os.replace(tmp, tmp_nb)
+        how = {"engine_name": _KEPT_ENGINE, "km": kept_kernel(kernel), "prelude": _prelude(out.with_suffix(".log"))} if kept else {}
         try:
             pm.execute_notebook(str(project_root()/template), str(tmp_nb), parameters=parameters, kernel_name=kernel, language="python",
-                                cwd=str(project_root()), progress_bar=False, log_output=False, report_mode=False)
+                                cwd=str(project_root()), progress_bar=False, log_output=False, report_mode=False, **how)
         except pm.PapermillExecutionError as e:
             ok = False; log(f"  a cell raised in {out.name}: {e.ename}: {e.evalue}")
         finally: os.replace(tmp_nb, tmp)
@@ -143,15 +209,27 @@ def pair_report(p:StudyParams, pair:tuple) -> Path:
     r = RunId(*pair, 0)
     return reports_dir()/p.study/f"{r.pair}.ipynb"
 
-# %% ../nbs/13_grid.ipynb #a432e950
-def _pair_job(template:str, out:str, parameters:dict, run_dirs:list, threads:int|None=None) -> tuple[bool, list[str]]:
-    "Run one task pair unless another runner holds it or it is finished: (ok, log lines). Runs in a worker process too."
+# %% ../nbs/13_grid.ipynb #4106f622
+def _pair_job(template:str, out:str, parameters:dict, run_dirs:list, threads:int|None=None, kept:bool=True) -> tuple[bool, list[str], dict]:
+    """Run one task pair unless another runner holds it or it is finished: (ok, log lines, cost). Runs in a worker process too.
+    cost: the job's wall seconds, the runs it finished and their own seconds (what is left is the grid's overhead)."""
     if threads: os.environ.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))  # read by the kernel's torch
-    out, msgs = Path(out), []
+    out, msgs, t0 = Path(out), [], time.time()
     with run_lock(out.parent/".locks"/out.stem) as held:  # the runs' own lock, per pair: two runners never run a pair twice
-        if not held: return True, [f"  {out.stem}: another runner is on it; left to that runner"]
-        if out.exists() and all(run_status(Path(d)) == "done" for d in run_dirs): return True, []
-        return execute(template, out, parameters, msgs.append), msgs
+        if not held: return True, [f"  {out.stem}: another runner is on it; left to that runner"], {}
+        todo = [Path(d) for d in run_dirs if run_status(Path(d)) != "done"]
+        if out.exists() and not todo: return True, [], {}
+        ok = execute(template, out, parameters, msgs.append, kept=kept)
+    ran = [json.loads((d/"metrics.json").read_text())["seconds"] for d in todo if run_status(d) == "done"]
+    return ok, msgs, {"wall": time.time() - t0, "runs": len(ran), "run_seconds": sum(ran)}
+
+def _overhead(costs:list[dict]) -> str|None:
+    "The grid's overhead per finished run: task-pair jobs' wall time less their runs' own (kernel, notebook, comparisons, rendering)."
+    costs = [c for c in costs if c.get("runs")]
+    if not costs: return None
+    n = sum(c["runs"] for c in costs)
+    per = (sum(c["wall"] for c in costs) - sum(c["run_seconds"] for c in costs)) / n
+    return f"grid overhead: {per:.1f} s per run ({n} runs in {len(costs)} task pairs; budget 3 s)"
 
 def _cpus() -> int:
     try: return len(os.sched_getaffinity(0))
@@ -163,6 +241,7 @@ def run_study(params_file:str,             # the study's params YAML
               progress:bool|None=None,     # progress bars inside notebooks (default: only on a terminal)
               workers:int=1,               # task pairs run at once, each in its own process and kernel (CPU threads split between them)
               threads:int|None=None,       # CPU threads per task pair's kernel (default: the CPUs split between the workers)
+              fresh_kernels:bool=False,    # a new kernel for every task pair's notebook (default: one kept kernel per worker; same numbers)
               log=print) -> dict:
     "Run every pending task pair of a study, then its summary. Returns counts of run statuses."
     if workers < 1: raise XStiltsError(f"workers must be at least 1, not {workers}")
@@ -183,12 +262,18 @@ def run_study(params_file:str,             # the study's params YAML
     workers = min(workers, max(1, len(todo)))
     deferred = _encoders_first(p, todo, progress, t0, log, workers, threads)
     _phase1_cost(p, [r for r in runs if run_status(run_dir(p.study, r)) != "done"], log, deferred)
+    costs = []
     if workers == 1:
-        for k, (m, i, t), out, dirs in todo:
-            log(f"[{k}/{len(ps)}] {m} · {i} → {t} ({time.time() - t0:.0f}s)")
-            for line in _pair_job(TEMPLATES["pair"], str(out), {**params, "model": m, "inter": i, "target": t}, dirs, threads)[1]: log(line)
+        try:
+            for k, (m, i, t), out, dirs in todo:
+                log(f"[{k}/{len(ps)}] {m} · {i} → {t} ({time.time() - t0:.0f}s)")
+                _, lines, cost = _pair_job(TEMPLATES["pair"], str(out), {**params, "model": m, "inter": i, "target": t}, dirs, threads, not fresh_kernels)
+                for line in lines: log(line)
+                costs.append(cost)
+        finally: drop_kept_kernel()
     else:
-        _run_pool(p, todo, params, workers, progress, t0, log, threads, deferred)
+        costs = _run_pool(p, todo, params, workers, progress, t0, log, threads, deferred, not fresh_kernels)
+    if (o := _overhead(costs)): log(o)
     summary = reports_dir()/p.study/"summary.ipynb"
     if _summary_current(summary, params, [run_dir(p.study, r) for r in runs]): log(f"summary up to date → {summary.with_suffix('.html')}")
     else:
@@ -257,7 +342,7 @@ def _phase1_cost(p, pending:list, log, unbuilt:list=()):
     cached = sum(k[0] not in unbuilt and (phase1_dir(p, *k)/"DONE").exists() for k in need)   # (phase1_dir would build the encoder)
     log(f"phase 1: {len(need)} intermediate encoders needed by pending runs, {cached} cached, {len(need) - cached} to train")
 
-def _run_pool(p, todo, params, workers, progress, t0, log, threads=None, encoders:list|None=None):
+def _run_pool(p, todo, params, workers, progress, t0, log, threads=None, encoders:list|None=None, kept:bool=True):
     """Task pairs, and the tiny `encoders` still to pretrain, in `workers` processes with `threads` CPU threads each.
     Encoders go first, the biggest first; a pair starts as soon as its encoder is ready, so no core idles while one
     size pretrains and another's pairs could run. The biggest encoders' pairs go first (the longest jobs: none is left
@@ -273,7 +358,7 @@ def _run_pool(p, todo, params, workers, progress, t0, log, threads=None, encoder
     threads = threads or max(1, _cpus() // workers)
     log((f"pretraining {len(encoders)} encoders ({', '.join(encoders)}) and " if encoders else "")
         + f"{len(queue)} task pairs on {workers} workers × {threads} thread{'s' * (threads > 1)}")
-    n, inflight = 0, {}
+    n, inflight, costs = 0, {}, []
     with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as ex:
         def fill():
             while len(inflight) < workers:
@@ -281,7 +366,7 @@ def _run_pool(p, todo, params, workers, progress, t0, log, threads=None, encoder
                 job = next((x for x in queue if x[1][0] in ready), None)
                 if job is None: return
                 queue.remove(job); _, pr, out, dirs = job
-                inflight[ex.submit(_pair_job, TEMPLATES["pair"], str(out), {**params, "model": pr[0], "inter": pr[1], "target": pr[2]}, dirs, threads)] = ("pair", pr)
+                inflight[ex.submit(_pair_job, TEMPLATES["pair"], str(out), {**params, "model": pr[0], "inter": pr[1], "target": pr[2]}, dirs, threads, kept)] = ("pair", pr)
         try:
             fill()
             while inflight:
@@ -289,9 +374,10 @@ def _run_pool(p, todo, params, workers, progress, t0, log, threads=None, encoder
                     kind, what = inflight.pop(f)
                     if kind == "encoder":
                         f.result(); ready.add(what); log(f"encoder {what} ({time.time() - t0:.0f}s)"); continue
-                    ok, lines = f.result(); n += 1
+                    ok, lines, cost = f.result(); n += 1; costs.append(cost)
                     log(f"[{n}/{len(todo)}] {what[0]} · {what[1]} → {what[2]} {'done' if ok else 'failed'} ({time.time() - t0:.0f}s)")
                     for line in lines: log(line)
                 fill()
         except BaseException:
             ex.shutdown(wait=True, cancel_futures=True); raise
+    return costs
