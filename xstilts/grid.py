@@ -11,8 +11,8 @@ from .core import XStiltsError, RunId, StudyParams, load_params, project_root, r
 from .results import run_dir, run_status, run_lock
 
 # %% auto #0
-__all__ = ['KERNEL', 'TEMPLATES', 'expand', 'pairs', 'status_table', 'ensure_kernel', 'render_html', 'browser', 'browser_check',
-           'kept_kernel', 'drop_kept_kernel', 'execute', 'pair_report', 'run_study']
+__all__ = ['KERNEL', 'TEMPLATES', 'ENGINES', 'expand', 'pairs', 'status_table', 'ensure_kernel', 'render_html', 'browser',
+           'browser_check', 'kept_kernel', 'drop_kept_kernel', 'execute', 'pair_report', 'run_study', 'render_summary']
 
 # %% ../nbs/13_grid.ipynb #439bb703
 def expand(p:StudyParams) -> list[RunId]:
@@ -242,9 +242,16 @@ def run_study(params_file:str,             # the study's params YAML
               workers:int=1,               # task pairs run at once, each in its own process and kernel (CPU threads split between them)
               threads:int|None=None,       # CPU threads per task pair's kernel (default: the CPUs split between the workers)
               fresh_kernels:bool=False,    # a new kernel for every task pair's notebook (default: one kept kernel per worker; same numbers)
+              engine:str="local",          # local (worker processes here) | slurm | submitit-local (submitit's jobs, on this machine)
+              executor:dict|None=None,     # submitit executor parameters for slurm / submitit-local (e.g. slurm_partition, timeout_min, gpus_per_node)
               log=print) -> dict:
     "Run every pending task pair of a study, then its summary. Returns counts of run statuses."
     if workers < 1: raise XStiltsError(f"workers must be at least 1, not {workers}")
+    if engine not in ENGINES: raise XStiltsError(f"unknown engine '{engine}': one of {', '.join(ENGINES)}")
+    if executor and engine == "local": raise XStiltsError("executor parameters are for the slurm and submitit-local engines")
+    if engine != "local":   # before any work: submitit installed, sbatch there, the executor parameters valid
+        import tempfile
+        with tempfile.TemporaryDirectory() as d: _executor(load_params(params_file, overrides, quick=quick), engine, executor or {}, workers, threads, Path(d))
     if threads is not None and threads < 1: raise XStiltsError(f"threads must be at least 1, not {threads}")
     p = load_params(params_file, overrides, quick=quick)
     ps = pairs(p); runs = expand(p)
@@ -260,10 +267,12 @@ def run_study(params_file:str,             # the study's params YAML
         todo.append((k, (m, i, t), out, dirs))
     t0 = time.time()
     workers = min(workers, max(1, len(todo)))
-    deferred = _encoders_first(p, todo, progress, t0, log, workers, threads)
+    deferred = _encoders_first(p, todo, progress, t0, log, workers if engine == "local" else 1, threads)
     _phase1_cost(p, [r for r in runs if run_status(run_dir(p.study, r)) != "done"], log, deferred)
     costs = []
-    if workers == 1:
+    if engine != "local":
+        costs = _run_submitit(p, todo, params, workers, t0, log, threads, engine, executor or {})
+    elif workers == 1:
         try:
             for k, (m, i, t), out, dirs in todo:
                 log(f"[{k}/{len(ps)}] {m} · {i} → {t} ({time.time() - t0:.0f}s)")
@@ -278,22 +287,75 @@ def run_study(params_file:str,             # the study's params YAML
     if _summary_current(summary, params, [run_dir(p.study, r) for r in runs]): log(f"summary up to date → {summary.with_suffix('.html')}")
     else:
         log(f"summary → {summary.with_suffix('.html')}")
-        _stamp(summary).unlink(missing_ok=True)
-        if execute(TEMPLATES["summary"], summary, params, log): _stamp(summary).write_text(_summary_key(params))
+        _render_summary(summary, params, log)
     st = status_table(p)
     counts = st.status.value_counts().to_dict()
     for _, r in st[st.status == "failed"].iterrows(): log(f"  failed: {r.model} · {r.inter} → {r.target} seed {r.seed}: {r.reason}")
     log(f"done in {time.time() - t0:.0f}s: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
     return counts
 
+ENGINES = ("local", "slurm", "submitit-local")
+
+def _executor(p, engine:str, executor:dict, workers:int, threads:int|None, folder:Path):
+    "A configured submitit executor and the threads per task; a clear error for what is missing or wrong."
+    try: import submitit
+    except ImportError: raise XStiltsError(f"engine {engine} needs submitit: pip install submitit") from None
+    import shutil
+    if engine == "slurm" and not shutil.which("sbatch"): raise XStiltsError("engine slurm needs Slurm's sbatch on PATH (run it on a login node); --engine submitit-local runs the same jobs on this machine")
+    ex = submitit.AutoExecutor(folder=folder, cluster="slurm" if engine == "slurm" else "local")
+    threads = threads or int(executor.get("cpus_per_task") or (max(1, _cpus() // workers) if engine == "submitit-local" else 1))
+    try: ex.update_parameters(**{"name": f"xstilts-{p.study}", "timeout_min": 24 * 60, "cpus_per_task": threads,
+                                 **({"slurm_array_parallelism": workers} if engine == "slurm" else {}), **executor})
+    except (ValueError, TypeError, NameError) as e: raise XStiltsError(f"executor parameters: {str(e).splitlines()[0]}") from None
+    return ex, threads
+
+def _run_submitit(p, todo, params, workers, t0, log, threads, engine, executor:dict) -> list[dict]:
+    """Task pairs as submitit jobs: on Slurm one job array (at most `workers` tasks at once), with the local executor
+    arrays of `workers` jobs (it starts every job it is given). Each task runs one task pair's notebook in a fresh
+    kernel; its stdout and stderr are kept per task in `reports/<study>/.submitit/`."""
+    folder = reports_dir()/p.study/".submitit"/"%j"
+    ex, threads = _executor(p, engine, executor, workers, threads, folder)
+    log(f"{len(todo)} task pairs as {engine} jobs ({workers} at once × {threads} thread{'s' * (threads > 1)}); logs in {folder.parent}")
+    chunk = len(todo) if engine == "slurm" else workers
+    costs, n = [], 0
+    for i in range(0, len(todo), max(1, chunk)):
+        part = todo[i:i + chunk]
+        args = [(TEMPLATES["pair"], str(out), {**params, "model": pr[0], "inter": pr[1], "target": pr[2]}, dirs, threads, False) for _, pr, out, dirs in part]
+        jobs = ex.map_array(_pair_job, *map(list, zip(*args)))
+        pending = dict(zip(jobs, (pr for _, pr, _, _ in part)))
+        while pending:
+            for job in [j for j in pending if j.done()]:
+                pr = pending.pop(job); n += 1
+                try: ok, lines, cost = job.result()
+                except Exception as e: ok, lines, cost = False, [f"  job {job.job_id} failed: {str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__} (log: {job.paths.stderr})"], {}
+                log(f"[{n}/{len(todo)}] {pr[0]} · {pr[1]} → {pr[2]} {'done' if ok else 'failed'} (job {job.job_id}, {time.time() - t0:.0f}s)")
+                for line in lines: log(line)
+                costs.append(cost)
+            if pending: time.sleep(1)
+    return costs
+
+def render_summary(params_file:str, overrides:dict|None=None, quick:bool=False, log=print) -> tuple[bool, Path]:
+    "Render a study's summary from its run records now (`xstilts report`): (no cell raised, the HTML page)."
+    p = load_params(params_file, overrides, quick=quick)
+    params = {"params_file": str(Path(params_file).resolve()), "overrides": json.dumps(overrides or {}), "quick": quick, "progress": False}
+    summary = reports_dir()/p.study/"summary.ipynb"
+    return _render_summary(summary, params, log), summary.with_suffix(".html")
+
+def _render_summary(summary:Path, params:dict, log) -> bool:
+    "Execute the summary; stamp it with what it was rendered from when no cell raised (a warm re-run then skips it)."
+    _stamp(summary).unlink(missing_ok=True)
+    ok = execute(TEMPLATES["summary"], summary, params, log)
+    if ok: _stamp(summary).write_text(_summary_key(params))
+    return ok
+
 def _stamp(summary:Path) -> Path: return summary.with_name(".summary-params.json")
 
 def _summary_key(params:dict) -> str:
-    "What a rendered summary depends on besides the runs: its parameters and the code that writes it."
+    "What a rendered summary depends on besides the runs: its parameters (not whether bars were shown) and the code that writes it."
     import hashlib, xstilts
     code = hashlib.sha256(b"".join((Path(xstilts.__file__).parent/f).read_bytes() for f in ("report.py", "stats.py", "results.py")) +
                           (project_root()/TEMPLATES["summary"]).read_bytes()).hexdigest()[:16]
-    return json.dumps({**params, "code": code}, sort_keys=True)
+    return json.dumps({**{k: v for k, v in params.items() if k != "progress"}, "code": code}, sort_keys=True)
 
 def _summary_current(summary:Path, params:dict, dirs:list) -> bool:
     "Whether the summary was rendered by this code with these parameters after every run of the study finished (a warm re-run need not render it again)."
