@@ -13,7 +13,7 @@ from .train import train_loop, use_bf16, device
 
 # %% auto #0
 __all__ = ['peak_matmul_flops', 'train_flops', 'bench_train', 'bench_trim', 'report_trim', 'bench_udpos', 'report_udpos',
-           'bench_eval_xnli', 'loss_gap', 'report']
+           'bench_eval_xnli', 'bench_eval_formats', 'report_eval_formats', 'loss_gap', 'report']
 
 # %% ../nbs/15_bench.ipynb #a0e056d5
 def peak_matmul_flops(dtype=torch.bfloat16, n:int=2048, reps:int=10) -> float:
@@ -214,6 +214,41 @@ def bench_eval_xnli(model:str="e5-small-q4", n:int=500) -> dict:
         predict_classification(m, encode_classification(ex, tok, labels, 128), tok.pad_token_id); total += len(ex)
     s = time.perf_counter() - t
     return {"languages": len(eval_languages("xnli", p)), "examples": total, "seconds": s, "examples_s": total / s, "peak_rss_gib": _peak_rss_gib()}
+
+def bench_eval_formats(params_file:str="params/embedded.yaml",  # the study whose world, targets, lengths and precision are used
+                       model:str="tiny-xs",                     # encoder (its cached pretraining is reused)
+                       quick:bool=False,                        # the params file's quick section
+                       targets:list|None=None) -> list[dict]:   # default: the study's targets
+    """Zero-shot evaluation throughput per task format: every evaluation language of each target, clean, through the
+    pipeline's own `evaluate_target` / `evaluate_retrieval` with a fresh head. Timed twice: the first call includes
+    loading and encoding the examples, the second only the model and scoring (a study's other seeds and pairs reuse the
+    encoded examples)."""
+    from xstilts.core import load_params, RunId
+    from xstilts.models import encoder_path, load_with_head, load_tokenizer, quiet_transformers
+    from xstilts.pipeline import evaluate_target, evaluate_retrieval, english_data, task_labels, _ops
+    from xstilts.tasks import get_task
+    quiet_transformers()
+    p = load_params(params_file, {"perturbations": []}, quick=quick)
+    init = encoder_path(model, p); tok = load_tokenizer(init); rows = []
+    for t in targets or p.targets:
+        task = get_task(t); rid = RunId(model, "none", t, 1); secs = []
+        if task.format == "retrieval": call = lambda: evaluate_retrieval(p, rid, init)[1]
+        else:
+            ops = _ops(task); labels = task_labels(task, english_data(p, t, p.train_for(t))[0])
+            m = load_with_head(init, task.format, len(labels) if ops.labelled else None).eval()
+            call = lambda: evaluate_target(p, rid, m, tok, tuple(labels))[1]
+        for _ in range(2):
+            t0 = time.perf_counter(); preds = call(); secs.append(time.perf_counter() - t0)
+        n = len(preds)
+        rows.append({"target": t, "format": task.format, "languages": preds.language.nunique(), "examples": n,
+                     "first_s": secs[0], "warm_s": secs[1], "examples_s": n / secs[1], "examples_s_first": n / secs[0]})
+    return rows
+
+def report_eval_formats(rows:list[dict]) -> str:
+    "The evaluation benchmark's printed lines."
+    return "zero-shot evaluation throughput, every evaluation language, clean examples\n" + "\n".join(
+        f"  {r['format']:<20} {r['target']:<8} {r['languages']:>2} languages, {r['examples']:>5} examples: {r['examples_s']:>7.0f} examples/s "
+        f"({r['examples_s_first']:.0f} on the first call, loading and encoding included)" for r in rows)
 
 def loss_gap(a, b, w:int=10) -> float:
     "Mean absolute difference of two loss curves after a moving average of `w` steps, relative to their mean loss."

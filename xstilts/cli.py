@@ -60,6 +60,8 @@ def _parser():
     b.add_argument("--seeds", type=int, default=3, help="with --udpos: seeds per side (default 3)")
     b.add_argument("--eval-xnli", metavar="MODEL", help="instead: zero-shot evaluation time of XNLI dev, 15 languages × 500 (needs XSTILTS_DATA)")
     b.add_argument("--trim", metavar="MODEL", help="instead: training steps of MODEL (e.g. e5-small-q4) with and without vocabulary trimming")
+    b.add_argument("--eval-formats", nargs="?", const="params/embedded.yaml", metavar="PARAMS", help="instead: zero-shot evaluation throughput per task format on a study's targets (default params/embedded.yaml, tiny-xs)")
+    b.add_argument("--model", default="tiny-xs", help="with --eval-formats: the encoder")
     return ap
 
 def main(argv:list[str]|None=None) -> int:
@@ -76,6 +78,9 @@ def main(argv:list[str]|None=None) -> int:
                 r = bench_eval_xnli(a.eval_xnli)
                 print(f"XNLI dev zero-shot evaluation: {r['languages']} languages, {r['examples']} examples in {r['seconds']:.1f} s "
                       f"({r['examples_s']:.0f} examples/s; vocabulary trimmed to the study's pieces); peak memory {r['peak_rss_gib']:.2f} GiB"); return 0
+            if a.eval_formats:
+                from xstilts.bench import bench_eval_formats, report_eval_formats
+                print(report_eval_formats(bench_eval_formats(a.eval_formats, a.model))); return 0
             if a.trim:
                 from xstilts.bench import bench_trim, report_trim
                 print(report_trim(bench_trim(a.trim, a.steps or 20))); return 0
