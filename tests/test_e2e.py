@@ -1,18 +1,18 @@
 "End to end: the quick embedded study and the quick real-data study through papermill, records and reports."
-import json, os, re, time
+import json, os, re, subprocess, time
 from pathlib import Path
 import pandas as pd, pytest, yaml
-from conftest import ROOT, xstilts
+from conftest import ROOT, BIN, xstilts
 
 def _study(env, name): return Path(env["XSTILTS_RUNS"])/name, Path(env["XSTILTS_REPORTS"])/name
 
-def _kernels_of(env) -> list[int]:
-    "Kernel processes still alive that were started for a study with this environment's runs directory."
-    time.sleep(1)   # a kernel's shutdown is asynchronous
+def _kernels_of(env, what=(b"ipykernel",), wait=1.0) -> list[int]:
+    "Processes (kernels by default) still alive that were started for a study with this environment's runs directory."
+    time.sleep(wait)   # a kernel's shutdown is asynchronous (it polls its parent every second)
     pids = []
     for d in Path("/proc").iterdir():
         try:
-            if d.name.isdigit() and b"ipykernel" in (d/"cmdline").read_bytes() and f"XSTILTS_RUNS={env['XSTILTS_RUNS']}".encode() in (d/"environ").read_bytes().split(b"\0"):
+            if d.name.isdigit() and any(w in (d/"cmdline").read_bytes() for w in what) and f"XSTILTS_RUNS={env['XSTILTS_RUNS']}".encode() in (d/"environ").read_bytes().split(b"\0"):
                 if (d/"stat").read_text().split(") ")[1][0] != "Z": pids.append(int(d.name))
         except OSError: pass
     return pids
@@ -81,12 +81,21 @@ def test_quick_embedded_study(xs_env):
     # engine's path: one array task per pair, a fresh kernel, its own log)
     env2 = dict(xs_env, **{f"XSTILTS_{k}": str(Path(xs_env["XSTILTS_RUNS"]).parent/f"par_{k.lower()}") for k in ("RUNS", "CACHE", "REPORTS")})
     runs2, reports2 = _study(env2, "embedded-quick")
+    # first, a runner killed (SIGKILL) once its first pair is done: its workers and their kept kernels die with it
+    proc = subprocess.Popen([str(BIN/"xstilts"), "run", "params/embedded.yaml", "--quick", "--workers", "2", "--threads", "1"],
+                            cwd=ROOT, env=env2, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    first = next((l for l in proc.stdout if l.startswith("[1/")), None)
+    proc.kill(); proc.wait(); proc.stdout.close()
+    assert first and " done (" in first, first
+    assert not _kernels_of(env2, (b"ipykernel", b"spawn_main"), wait=3), "workers or kernels outlived their killed runner"
     held = "model=tiny-xs__inter=mnli__target=xcopa"
     from xstilts.results import run_lock
     with run_lock(reports2/".locks"/held) as h:
         assert h
         r3 = xstilts("run", "params/embedded.yaml", "--quick", "--workers", "2", "--threads", "1", env=env2)
     assert r3.returncode == 1 and "2 workers" in r3.stdout and "another runner is on it" in r3.stdout, r3.stdout[-3000:] + r3.stderr[-3000:]
+    kept = int(re.search(r"(\d+) finished, \d+ to do", r3.stdout)[1])
+    assert kept >= len(seeds), r3.stdout   # the killed runner's finished pair stays finished (its metrics are compared below)
     assert not (runs2/f"{held}__seed=1").exists() and (runs2/"model=tiny-xs__inter=mnli__target=xnli__seed=1"/"DONE").exists()
     assert not _kernels_of(env2), "the workers' kept kernels outlived the run"
     r4 = xstilts("run", "params/embedded.yaml", "--quick", "--workers", "2", "--threads", "1", "--engine", "submitit-local", env=env2)

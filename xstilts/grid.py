@@ -404,6 +404,15 @@ def _phase1_cost(p, pending:list, log, unbuilt:list=()):
     cached = sum(k[0] not in unbuilt and (phase1_dir(p, *k)/"DONE").exists() for k in need)   # (phase1_dir would build the encoder)
     log(f"phase 1: {len(need)} intermediate encoders needed by pending runs, {cached} cached, {len(need) - cached} to train")
 
+def _die_with_parent(parent:int):
+    """Pool initializer: a worker is killed when the runner dies, by `kill -9` too (Linux), and its kept kernel follows
+    (ipykernel exits when its parent goes): no orphan goes on with a killed study's pairs or holds their locks."""
+    if not sys.platform.startswith("linux"): return
+    import ctypes, signal
+    try: ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))   # PR_SET_PDEATHSIG
+    except (OSError, AttributeError): return
+    if os.getppid() != parent: os._exit(1)   # the runner died before the line above
+
 def _run_pool(p, todo, params, workers, progress, t0, log, threads=None, encoders:list|None=None, kept:bool=True):
     """Task pairs, and the tiny `encoders` still to pretrain, in `workers` processes with `threads` CPU threads each.
     Encoders go first, the biggest first; a pair starts as soon as its encoder is ready, so no core idles while one
@@ -421,7 +430,7 @@ def _run_pool(p, todo, params, workers, progress, t0, log, threads=None, encoder
     log((f"pretraining {len(encoders)} encoders ({', '.join(encoders)}) and " if encoders else "")
         + f"{len(queue)} task pairs on {workers} workers × {threads} thread{'s' * (threads > 1)}")
     n, inflight, costs = 0, {}, []
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as ex:
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_die_with_parent, initargs=(os.getpid(),)) as ex:
         def fill():
             while len(inflight) < workers:
                 if encoders: m = encoders.pop(0); inflight[ex.submit(_encoder_job, m, p, threads)] = ("encoder", m); continue
