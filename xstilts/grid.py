@@ -249,16 +249,16 @@ def run_study(params_file:str,             # the study's params YAML
     if workers < 1: raise XStiltsError(f"workers must be at least 1, not {workers}")
     if engine not in ENGINES: raise XStiltsError(f"unknown engine '{engine}': one of {', '.join(ENGINES)}")
     if executor and engine == "local": raise XStiltsError("executor parameters are for the slurm and submitit-local engines")
-    if engine != "local":   # before any work: submitit installed, sbatch there, the executor parameters valid
-        import tempfile
-        with tempfile.TemporaryDirectory() as d: _executor(load_params(params_file, overrides, quick=quick), engine, executor or {}, workers, threads, Path(d))
     if threads is not None and threads < 1: raise XStiltsError(f"threads must be at least 1, not {threads}")
     p = load_params(params_file, overrides, quick=quick)
+    if engine != "local":   # before any work: submitit installed, sbatch there, the executor parameters valid
+        import tempfile
+        with tempfile.TemporaryDirectory() as d: _executor(p, engine, executor or {}, workers, threads, Path(d))
     ps = pairs(p); runs = expand(p)
     done = sum(run_status(run_dir(p.study, r)) == "done" for r in runs)
     log(f"study {p.study}: {len(runs)} runs in {len(ps)} task pairs; {done} finished, {len(runs) - done} to do")
     progress = sys.stderr.isatty() if progress is None else progress
-    params = {"params_file": str(Path(params_file).resolve()), "overrides": json.dumps(overrides or {}), "quick": quick, "progress": progress}
+    params = _notebook_params(params_file, overrides, quick, progress)
     todo = []
     for k, (m, i, t) in enumerate(ps, 1):
         out = pair_report(p, (m, i, t))
@@ -336,10 +336,12 @@ def _run_submitit(p, todo, params, workers, t0, log, threads, engine, executor:d
 
 def render_summary(params_file:str, overrides:dict|None=None, quick:bool=False, log=print) -> tuple[bool, Path]:
     "Render a study's summary from its run records now (`xstilts report`): (no cell raised, the HTML page)."
-    p = load_params(params_file, overrides, quick=quick)
-    params = {"params_file": str(Path(params_file).resolve()), "overrides": json.dumps(overrides or {}), "quick": quick, "progress": False}
-    summary = reports_dir()/p.study/"summary.ipynb"
-    return _render_summary(summary, params, log), summary.with_suffix(".html")
+    summary = reports_dir()/load_params(params_file, overrides, quick=quick).study/"summary.ipynb"
+    return _render_summary(summary, _notebook_params(params_file, overrides, quick, False), log), summary.with_suffix(".html")
+
+def _notebook_params(params_file:str, overrides:dict|None, quick:bool, progress:bool) -> dict:
+    "The parameters every notebook of a study gets (the task pairs' also get their model, intermediate and target)."
+    return {"params_file": str(Path(params_file).resolve()), "overrides": json.dumps(overrides or {}), "quick": quick, "progress": progress}
 
 def _render_summary(summary:Path, params:dict, log) -> bool:
     "Execute the summary; stamp it with what it was rendered from when no cell raised (a warm re-run then skips it)."
