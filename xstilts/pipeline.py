@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_pipeline.ipynb #99b0d0a8
 from __future__ import annotations
-import json, os, random, time, traceback, shutil
+import contextlib, json, os, random, time, traceback, shutil
 from pathlib import Path
 import numpy as np, pandas as pd
 from .core import XStiltsError, RunId, StudyParams, cache_dir, stable_hash, seed_everything, atomic_write_json, data_dir, file_lock, release_memory
@@ -12,7 +12,7 @@ from .tasks import get_task, eval_languages, target_eval_split
 from .data import load_examples, parse_spec, _world_code
 from .models import encoder_path, load_with_head, load_tokenizer, save_encoder, parse_model, quiet_transformers, trimming, TINY_SIZES
 from .features import encode_classification, encode_tagging, encode_span, encode_multiple_choice, encode_retrieval
-from .train import train_loop, train_multitask, use_bf16, device
+from .train import train_loop, train_multitask, use_bf16, device, dist_state
 from .evaluate import (predict_classification, dev_accuracy, predict_tagging, dev_tagging, predict_span, dev_span,
                               predict_multiple_choice, dev_multiple_choice, embed, nearest, mine_candidates, normalize, class_logits)
 from .metrics import get_metric, METRICS, MLQA_ARTICLES, bucc_threshold, bucc_f1, per_example_columns, COUNT_FIELDS, tag_counts
@@ -20,9 +20,9 @@ from .results import run_dir, run_status, run_lock, write_record, write_failure,
 
 # %% auto #0
 __all__ = ['FORMATS', 'TRAINED_FORMATS', 'train_specs', 'dev_spec', 'eval_split', 'english_data', 'FormatOps', 'task_labels',
-           'fit', 'fit_multitask', 'phase1_key', 'phase1_dir', 'phase1', 'data_key', 'tokenizer_key', 'evaluate_target',
-           'study_perturbations', 'study_dictionaries', 'pair_similarity', 'evaluate_retrieval', 'run_params',
-           'run_one', 'study_texts']
+           'fit', 'fit_multitask', 'phase1_key', 'phase1_dir', 'phase1', 'from_main', 'data_key', 'tokenizer_key',
+           'evaluate_target', 'study_perturbations', 'study_dictionaries', 'pair_similarity', 'evaluate_retrieval',
+           'run_params', 'run_one', 'study_texts']
 
 # %% ../nbs/11_pipeline.ipynb #b4ca3704
 def _load(p:StudyParams, spec:str, lang:str="en") -> list:
@@ -181,6 +181,8 @@ def phase1_dir(p:StudyParams, model:str, inter:str, seed:int) -> Path:
 
 def phase1(p:StudyParams, model:str, inter:str, seed:int, progress:bool=False) -> tuple[str, dict]:
     "The phase-1 encoder of (model, inter, seed): trained once, then read from the cache. Returns (path, history)."
+    dist = dist_state()
+    if dist is not None: return _phase1_distributed(p, model, inter, seed, progress, dist)
     base = encoder_path(model, p, progress)
     if inter == "none": return base, {}
     out = phase1_dir(p, model, inter, seed)
@@ -189,11 +191,33 @@ def phase1(p:StudyParams, model:str, inter:str, seed:int, progress:bool=False) -
         if (out/"DONE").exists(): return str(out), json.loads((out/"history.json").read_text())
         return _phase1_to(out, p, base, inter, seed, progress)
 
-def _phase1_to(out, p, base, inter, seed, progress):
-    "Train the phase-1 encoder and move it into the cache at `out`."
+def from_main(dist, value):
+    "The main process's `value`, on every process of a launch."
+    import torch.distributed
+    box = [value]; torch.distributed.broadcast_object_list(box, src=0)
+    return box[0]
+
+def _phase1_distributed(p, model, inter, seed, progress, dist):
+    "Phase 1 under `accelerate launch`: every process trains it; the main one holds the cache lock and saves it."
+    with dist.main_process_first(): base = encoder_path(model, p, progress)   # a tiny encoder is pretrained once, by the main process
+    if inter == "none": return base, {}
+    out = phase1_dir(p, model, inter, seed)
+    with contextlib.ExitStack() as held:
+        done = None
+        if dist.is_main_process:
+            done = (out/"DONE").exists()
+            if not done: held.enter_context(file_lock(cache_dir()/"locks"/"phase1"/f"{out.name}.lock")); done = (out/"DONE").exists()
+        if from_main(dist, done): return str(out), json.loads((out/"history.json").read_text())
+        r = _phase1_to(out, p, base, inter, seed, progress, save=dist.is_main_process)
+        dist.wait_for_everyone()   # phase 2 loads the saved encoder
+        return r
+
+def _phase1_to(out, p, base, inter, seed, progress, save:bool=True):
+    "Train the phase-1 encoder and move it into the cache at `out` (`save=False`: another process of a launch saves it)."
     if "+" in inter: m, tok, hist = fit_multitask(p, base, inter, seed, progress)
     else: m, tok, hist = fit(p, base, inter, p.train_for(inter, "intermediate").model_copy(update={"selection": "en-dev"} if p.intermediate_train.selection == "target-dev" else {}),
                              seed, progress, ckpt_dir=out.with_name(out.name + ".state"))
+    if not save: return str(out), hist
     tmp = out.with_name(out.name + f".tmp{os.getpid()}")
     save_encoder(m, tok, tmp); atomic_write_json(tmp/"history.json", hist); (tmp/"DONE").write_text("ok\n")
     if out.exists(): shutil.rmtree(tmp)
@@ -448,6 +472,8 @@ def run_params(p:StudyParams, rid:RunId) -> dict:
 def run_one(p:StudyParams, rid:RunId, progress:bool=False, raise_errors:bool=False) -> str:
     "Run phases 1-3 of one run and write its record; a finished run is skipped. Returns the run's status."
     d = run_dir(p.study, rid); params = run_params(p, rid)
+    dist = dist_state()
+    if dist is not None: return _run_one_distributed(p, rid, d, params, progress, raise_errors, dist)
     check_not_overwriting(d, params)
     if run_status(d) == "done": return "done"
     quiet_transformers()
@@ -456,25 +482,48 @@ def run_one(p:StudyParams, rid:RunId, progress:bool=False, raise_errors:bool=Fal
         if run_status(d) == "done": return "done"
         return _run_locked(p, rid, d, params, progress, raise_errors)
 
-def _run_locked(p, rid, d, params, progress, raise_errors):
+def _run_one_distributed(p, rid, d, params, progress, raise_errors, dist):
+    "One run under `accelerate launch`: the main process checks and locks it, every process trains, the main one records it."
+    with contextlib.ExitStack() as held:
+        status = None
+        if dist.is_main_process:
+            try:
+                check_not_overwriting(d, params)
+                if run_status(d) == "done": status = "done"
+                elif not held.enter_context(run_lock(d)): status = "running"   # another runner has it
+                elif run_status(d) == "done": status = "done"
+            except XStiltsError as e: status = f"error: {e}"
+        status = from_main(dist, status)
+        if status and status.startswith("error: "): raise XStiltsError(status[len("error: "):])
+        if status: return status
+        quiet_transformers()
+        return _run_locked(p, rid, d, params, progress, raise_errors, dist)
+
+def _run_locked(p, rid, d, params, progress, raise_errors, dist=None):
+    main = dist is None or dist.is_main_process   # under a launch the other processes only train; the main one evaluates and records
     try:
         t0 = time.time()
         init, h1 = phase1(p, rid.model, rid.inter, rid.seed, progress)
         if get_task(rid.target).format == "retrieval":
+            if not main: return "done"
             scores, preds, h2 = evaluate_retrieval(p, rid, init)
         else:
             model, tok, h2 = fit(p, init, rid.target, p.train_for(rid.target), rid.seed, progress, ckpt_dir=d/".train-state")
+            if not main: return "done"
             scores, preds = evaluate_target(p, rid, model, tok, tuple(h2["labels"]))
             del model
         release_memory()
         trim = trimming(encoder_path(rid.model, p))
         metrics = {"scores": scores, "phase1": h1, "phase2": h2, "seconds": round(time.time() - t0, 2), **({"vocab_trimming": trim} if trim else {}),
                    "substitutions": {k: v["data"]["train"] for k, v in (("inter", h1), ("target", h2)) if v and "data" in v and v["data"]["substituted"]}}
-        write_record(d, params, metrics, preds, environment(rid.seed))
+        env = environment(rid.seed)
+        if dist is not None: env.update(processes=dist.num_processes, distributed=str(dist.distributed_type).split(".")[-1], backend=dist.backend)
+        write_record(d, params, metrics, preds, env)
         return "done"
     except Exception as e:  # any failure is recorded with its reason; the grid goes on
-        d.mkdir(parents=True, exist_ok=True)
-        write_failure(d, f"{type(e).__name__}: {e}\n\n{traceback.format_exc()}")
+        if main:
+            d.mkdir(parents=True, exist_ok=True)
+            write_failure(d, f"{type(e).__name__}: {e}\n\n{traceback.format_exc()}")
         if raise_errors: raise
         return "failed"
 

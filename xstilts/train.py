@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_train.ipynb #fb490b0c
 from __future__ import annotations
-import math, random, time
+import math, os, random, time
 from pathlib import Path
 import numpy as np
 import torch
@@ -12,12 +12,34 @@ from .core import XStiltsError
 from .features import collate, length_grouped_batches
 
 # %% auto #0
-__all__ = ['device', 'use_bf16', 'autocast', 'TrainState', 'adamw', 'clip_grads', 'token_norm', 'step_loss', 'train_loop',
+__all__ = ['dist_state', 'end_processes', 'is_main_process', 'device', 'use_bf16', 'autocast', 'TrainState', 'adamw',
+           'clip_grads', 'token_norm', 'step_loss', 'shard', 'mean_loss', 'sync_grads', 'train_loop',
            'sampling_weights', 'tie_encoders', 'train_multitask']
 
 # %% ../nbs/06_train.ipynb #c4053dd9
+def dist_state():
+    "accelerate's `PartialState` when this process is one of several started by `accelerate launch` (or torchrun), else None."
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1: return None
+    from accelerate import PartialState
+    from datetime import timedelta
+    # no GPU: gloo on the CPU; GPUs: nccl, one per process. The other processes wait while the main one evaluates: a long timeout
+    return PartialState(cpu=not torch.cuda.is_available(), timeout=timedelta(hours=12))
+
+def end_processes():
+    "At the end of a launched command: wait for every process, then close the process group (no-op with one process)."
+    st = dist_state()
+    if st is None: return
+    st.wait_for_everyone(); torch.distributed.destroy_process_group()
+
+def is_main_process() -> bool:
+    "Whether this process writes records and caches (the only process, or the main one of a launch)."
+    st = dist_state()
+    return st is None or st.is_main_process
+
 def device() -> torch.device:
-    "The device runs train on: the first GPU if there is one, else the CPU."
+    "The device runs train on: this process's GPU under `accelerate launch`, else the first GPU if there is one, else the CPU."
+    st = dist_state()
+    if st is not None: return st.device
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 def use_bf16(precision:str, dev:torch.device|None=None) -> bool:
@@ -80,6 +102,28 @@ def step_loss(model, batch:dict, norm:float|None=None) -> torch.Tensor:
     logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits
     return torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), ignore_index=-100, reduction="sum") / (norm * labels.shape[0])
 
+# %% ../nbs/06_train.ipynb #5a8c8391
+def shard(idx:list, st) -> tuple[list, float]:
+    "This process's share of the global batch `idx`, and the loss weight that makes the processes' mean the batch mean."
+    if st is None: return idx, 1.0
+    n, w, r = len(idx), st.num_processes, st.process_index
+    mine = idx[r::w] or [idx[r % n]]  # a batch with fewer examples than processes: some processes repeat one
+    return mine, len(mine) * w / max(n, w)
+
+def mean_loss(loss:torch.Tensor, st) -> torch.Tensor:
+    "The loss averaged over the processes (the whole batch's loss), detached; `loss` itself with one process."
+    if st is None: return loss.detach()
+    l = loss.detach().float().clone(); torch.distributed.all_reduce(l)
+    return l / st.num_processes
+
+def sync_grads(params, st):
+    "Average the gradients over the processes, in place (one all-reduce of them flattened); no-op with one process."
+    if st is None: return
+    from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
+    grads = [p.grad for p in params if p.grad is not None]
+    flat = _flatten_dense_tensors(grads); torch.distributed.all_reduce(flat); flat /= st.num_processes
+    for g, v in zip(grads, _unflatten_dense_tensors(flat, grads)): g.copy_(v)
+
 # %% ../nbs/06_train.ipynb #4371b051
 def train_loop(model,                   # a transformers model whose forward returns `.loss`
                train_feats:list[dict],  # features with `input_ids` and `labels`
@@ -95,7 +139,7 @@ def train_loop(model,                   # a transformers model whose forward ret
     from transformers import get_linear_schedule_with_warmup
     from tqdm.auto import tqdm
     if not train_feats: raise XStiltsError(f"{desc}: no training examples")
-    dev_ = device(); model.to(dev_)
+    dev_ = device(); model.to(dev_); dist = dist_state()
     torch.manual_seed(seed); rng = random.Random(seed)
     lengths = [len(f["input_ids"]) for f in train_feats]
     n_batches = math.ceil(len(train_feats) / tp.batch_size)
@@ -106,7 +150,8 @@ def train_loop(model,                   # a transformers model whose forward ret
     norm = token_norm(train_feats)
     sched = get_linear_schedule_with_warmup(opt, round(tp.warmup * total), total)
     eval_at = sorted({min(total, round(total * k / (tp.evals_per_epoch * tp.epochs))) for k in range(1, math.ceil(tp.evals_per_epoch * tp.epochs) + 1)} | {total})
-    hist = {"losses": [], "dev": [], "steps": total, "examples": len(train_feats), "bf16": use_bf16(tp.precision, dev_)}
+    hist = {"losses": [], "dev": [], "steps": total, "examples": len(train_feats), "bf16": use_bf16(tp.precision, dev_),
+            **({"processes": dist.num_processes} if dist else {})}
     best, best_state, step, t0, order, pos = -math.inf, None, 0, time.time(), None, 0
     state = TrainState(ckpt_dir)
     if state.exists():
@@ -121,19 +166,21 @@ def train_loop(model,                   # a transformers model whose forward ret
             order = ([list(range(i, min(i + tp.batch_size, len(lengths)))) for i in range(0, len(lengths), tp.batch_size)] if presorted
                      else length_grouped_batches(lengths, tp.batch_size, rng))
             pos = 0
-        idx = order[pos]; pos += 1
+        idx, wt = shard(order[pos], dist); pos += 1
         model.train()
         batch = {k: v.to(dev_) for k, v in collate([train_feats[i] for i in idx], pad_id).items()}
         with autocast(tp.precision, dev_): loss = step_loss(model, batch, norm)
-        if not torch.isfinite(loss): raise FloatingPointError(f"{desc}: loss is {loss.item()} at step {step}")
-        loss.backward(); clip_grads(model.parameters(), dev_)
+        if wt != 1.0: loss = loss * wt
+        seen = mean_loss(loss, dist)
+        if not torch.isfinite(seen): raise FloatingPointError(f"{desc}: loss is {seen.item()} at step {step}")
+        loss.backward(); sync_grads(model.parameters(), dist); clip_grads(model.parameters(), dev_)
         opt.step(); sched.step(); opt.zero_grad(set_to_none=True)
-        step += 1; hist["losses"].append(round(loss.item(), 5)); bar.update(1)
+        step += 1; hist["losses"].append(round(seen.item(), 5)); bar.update(1)
         if dev_score is not None and step in eval_at:
             s = float(dev_score(model)); hist["dev"].append({"step": step, "score": s})
             bar.set_postfix(dev=f"{s:.3f}")
             if s > best: best, best_state = s, {k: v.detach().clone() for k, v in model.state_dict().items()}
-        if tp.checkpoint_every and step % tp.checkpoint_every == 0 and step < total:
+        if tp.checkpoint_every and step % tp.checkpoint_every == 0 and step < total and (dist is None or dist.is_main_process):
             state.save(model=model.state_dict(), opt=opt.state_dict(), sched=sched.state_dict(), step=step, pos=pos, order=order,
                        hist=hist, best=best, best_state=best_state, rng=rng.getstate(), torch_rng=torch.get_rng_state())
     bar.close()
@@ -146,7 +193,7 @@ def train_loop(model,                   # a transformers model whose forward ret
     else:
         hist["selected_step"] = total
         hist["selected_dev"] = hist["dev"][-1]["score"] if hist["dev"] else None
-    state.clear()
+    if dist is None or dist.is_main_process: state.clear()
     return hist
 
 # %% ../nbs/06_train.ipynb #7a561a7a
@@ -174,7 +221,7 @@ def train_multitask(models:dict,        # task -> model with a head for it (enco
     "Train several heads on one shared encoder; return the history (per-task losses and dev scores, selection)."
     from transformers import get_linear_schedule_with_warmup
     from tqdm.auto import tqdm
-    dev_ = device(); tasks = list(models)
+    dev_ = device(); tasks = list(models); dist = dist_state()
     tie_encoders(models)
     for m in models.values(): m.to(dev_)
     torch.manual_seed(seed); rng = random.Random(seed)
@@ -189,19 +236,21 @@ def train_multitask(models:dict,        # task -> model with a head for it (enco
     queues = {t: [] for t in tasks}
     eval_at = {min(total, round(total * k / max(1, round(tp.evals_per_epoch * tp.epochs)))) for k in range(1, max(1, round(tp.evals_per_epoch * tp.epochs)) + 1)} | {total}
     hist = {"tasks": tasks, "sampling": tp.sampling, "probabilities": probs, "steps": total, "losses": [], "task_of_step": [], "dev": [],
-            "examples": {t: len(feats[t]) for t in tasks}, "bf16": use_bf16(tp.precision, dev_)}
+            "examples": {t: len(feats[t]) for t in tasks}, "bf16": use_bf16(tp.precision, dev_), **({"processes": dist.num_processes} if dist else {})}
     best, best_state, t0 = -math.inf, None, time.time()
     for step in tqdm(range(1, total + 1), desc=desc, disable=not progress, mininterval=1):
         t = rng.choices(tasks, weights=[probs[k] for k in tasks])[0]
         if not queues[t]: queues[t] = length_grouped_batches(lengths[t], tp.batch_size, rng)
-        idx = queues[t].pop()
+        idx, wt = shard(queues[t].pop(), dist)
         m = models[t]; m.train()
         batch = {k: v.to(dev_) for k, v in collate([feats[t][i] for i in idx], pad_id).items()}
         with autocast(tp.precision, dev_): loss = step_loss(m, batch, norms[t])
-        if not torch.isfinite(loss): raise FloatingPointError(f"{desc}: {t} loss is {loss.item()} at step {step}")
-        loss.backward(); clip_grads(params, dev_)
+        if wt != 1.0: loss = loss * wt
+        seen = mean_loss(loss, dist)
+        if not torch.isfinite(seen): raise FloatingPointError(f"{desc}: {t} loss is {seen.item()} at step {step}")
+        loss.backward(); sync_grads(params, dist); clip_grads(params, dev_)
         opt.step(); sched.step(); opt.zero_grad(set_to_none=True)
-        hist["losses"].append(round(loss.item(), 5)); hist["task_of_step"].append(t)
+        hist["losses"].append(round(seen.item(), 5)); hist["task_of_step"].append(t)
         if step in eval_at:
             per = {k: float(dev_scores[k](models[k])) for k in tasks}
             s = float(np.mean(list(per.values()))); hist["dev"].append({"step": step, "score": s, "per_task": per})
