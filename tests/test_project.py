@@ -78,7 +78,8 @@ def test_phang2020_grid_expands_and_every_run_resolves():
     from xstilts.pipeline import run_params, train_specs
     p = load_params(ROOT/"params"/"phang2020.yaml")
     runs = expand(p)
-    assert len(runs) == len(p.all_intermediates) * 9 * len(p.seeds) and len(p.all_intermediates) == 10
+    assert len(runs) == len(p.all_intermediates) * 9 * len(p.seeds) and len(p.all_intermediates) == 11
+    assert p.all_intermediates[-1] == p.all_intermediates[-2] + "+mlm"   # multi-task with continued multilingual MLM
     assert p.models == ["xlm-roberta-large"] and p.intermediate_train.lr == 1e-5 and p.intermediate_train.warmup == 0.1
     for r in runs:
         d = run_params(p, r)

@@ -407,6 +407,6 @@ def check_params(p:StudyParams, src:str="params"):
     if p.source == "embedded":
         from xstilts.world import WORLD_TASKS
         for t in p.targets + parts:
-            if t != "none" and t not in WORLD_TASKS: raise XStiltsError(f"{src}: task '{t}' is not in the embedded world yet." + did_you_mean(t, WORLD_TASKS))
+            if t not in ("none", "mlm") and t not in WORLD_TASKS: raise XStiltsError(f"{src}: task '{t}' is not in the embedded world yet." + did_you_mean(t, WORLD_TASKS))
     for m in p.all_models: check_model(m, p, src)
     return p

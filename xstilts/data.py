@@ -28,7 +28,7 @@ __all__ = ['log', 'NLI', 'BINARY', 'NO_GOLD', 'UPOS', 'PANX', 'GLUE_TSV', 'JSONL
            'read_hellaswag_lossy', 'tatoeba_files', 'read_tatoeba', 'bucc_files', 'read_bucc', 'lareqa_files',
            'read_lareqa', 'mewslix_files', 'read_mewslix', 'read_file', 'task_labels', 'local_paths', 'lang_fields',
            'task_format', 'reader_labels', 'world_cache_path', 'train_union', 'load_examples', 'HubMap', 'hub_map',
-           'hub_dataset', 'hub_examples', 'HubRows', 'hub_rows', 'parse_spec']
+           'hub_dataset', 'hub_examples', 'HubRows', 'hub_rows', 'wiki_paragraphs', 'load_texts', 'parse_spec']
 
 # %% ../nbs/03_data.ipynb #12a5659a
 def _bad(path, n, what) -> XStiltsError:
@@ -1044,6 +1044,40 @@ def hub_rows(task:str,            # a key of `HUB_ROWS`
         raise XStiltsError(f"Hub data for {task}: the class names of {m.names_field} are {', '.join(got)}, expected {', '.join(m.names)}")
     out = m.map({k: list(ds[k]) for k in m.fields}, task, prefix, lang or prefix.split("-")[0], m.names)
     return out if isinstance(out, dict) else _finish(out, 0, f"hub {task} {prefix}", "the dataset's ids or row numbers")
+
+# %% ../nbs/03_data.ipynb #ed962a5c
+def wiki_paragraphs(rows, n:int, min_chars:int=20) -> list[str]:
+    "The first `n` paragraphs (lines of at least `min_chars` characters) of Wikipedia article rows (`{'text': ...}`)."
+    out = []
+    for r in rows:
+        out += [l.strip() for l in r["text"].split("\n") if len(l.strip()) >= min_chars][:n - len(out)]
+        if len(out) >= n: break
+    return out
+
+def load_texts(lang:str,            # language code
+               source:str="local",  # 'local', 'embedded' or 'hub'
+               data_dir=None,       # local source folder (default: XSTILTS_DATA)
+               world=None,          # `WorldParams` of the embedded world
+               n:int=20000) -> list[str]:  # hub: paragraphs to read
+    "Unlabeled text of `lang` for continued masked-LM (the `mlm` task): one string per sentence or paragraph."
+    if source not in SOURCES: raise XStiltsError(f"Unknown data source '{source}'." + did_you_mean(source, SOURCES))
+    if source == "embedded":
+        from xstilts.world import world_corpus
+        from xstilts.core import WorldParams
+        return world_corpus(lang, world if world is not None else WorldParams())
+    if source == "hub":
+        import datasets
+        try: rows = datasets.load_dataset("wikimedia/wikipedia", f"20231101.{lang}", split="train", streaming=True)
+        except Exception as e: raise XStiltsError(f"Could not stream wikimedia/wikipedia (20231101.{lang}) from the hub: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+        return wiki_paragraphs(rows, n)
+    from xstilts.core import data_dir as _dd
+    path = Path(data_dir or _dd())/"mlm"/f"{lang}.txt"
+    if not path.exists(): raise XStiltsError(f"mlm: no text for language '{lang}': expected {path} (UTF-8, one sentence or paragraph per line, e.g. from a Wikipedia dump)")
+    try: lines = [l.strip() for l in path.read_text(encoding="utf-8").splitlines()]
+    except UnicodeDecodeError as e: raise XStiltsError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    lines = [l for l in lines if l]
+    if not lines: raise XStiltsError(f"{path}: no text (expected one sentence or paragraph per line)")
+    return lines
 
 # %% ../nbs/03_data.ipynb #04f7d286
 def parse_spec(spec:str) -> tuple[str, str]:

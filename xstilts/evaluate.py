@@ -11,8 +11,9 @@ from .train import autocast, device
 
 # %% auto #0
 __all__ = ['POOLING', 'SCORING', 'class_logits', 'predict_classification', 'dev_accuracy', 'predict_tagging', 'dev_tagging',
-           'qa_logits', 'best_spans', 'predict_span', 'dev_span', 'predict_multiple_choice', 'dev_multiple_choice',
-           'embed', 'normalize', 'cosine_scores', 'knn', 'margin_scores', 'nearest', 'rank', 'mine_candidates']
+           'dev_mlm', 'qa_logits', 'best_spans', 'predict_span', 'dev_span', 'predict_multiple_choice',
+           'dev_multiple_choice', 'embed', 'normalize', 'cosine_scores', 'knn', 'margin_scores', 'nearest', 'rank',
+           'mine_candidates']
 
 # %% ../nbs/08_evaluate.ipynb #d9f2ec65
 def _outputs(model, feats:list[dict], pad_id:int, batch_size:int, precision:str, fmt:str|None=None, **kw):
@@ -82,6 +83,19 @@ def dev_tagging(feats:list[dict], examples:list[dict], labels:tuple, pad_id:int,
     def score(model):
         pred = predict_tagging(model, feats, pad_id, len(examples), precision=precision)
         return fn(gold, [[labels[i] for i in p] for p in pred])[0]
+    return score
+
+# %% ../nbs/08_evaluate.ipynb #cc93db52
+@torch.inference_mode()
+def dev_mlm(feats:list[dict], pad_id:int, precision:str="auto", batch_size:int=64):
+    "A callable scoring a masked-LM model's accuracy on the selected pieces of `feats` (from `features.encode_mlm`)."
+    def score(model):
+        hit = total = 0
+        for idx, o, _ in _outputs(model, feats, pad_id, batch_size, precision, "tagging"):
+            for row, i in enumerate(idx):
+                lab = torch.tensor(feats[i]["labels"]); sel = lab != -100
+                hit += int((o.logits[row, :len(lab)][sel].argmax(-1).cpu() == lab[sel]).sum()); total += int(sel.sum())
+        return hit / max(total, 1)
     return score
 
 # %% ../nbs/08_evaluate.ipynb #dfdf3a94

@@ -10,8 +10,9 @@ from .core import XStiltsError, did_you_mean
 
 # %% auto #0
 __all__ = ['COLLATORS', 'encode_classification', 'special_affixes', 'encode_tagging', 'encode_span', 'encode_multiple_choice',
-           'encode_retrieval', 'collate_classification', 'collate_tagging', 'collate_span', 'collate_multiple_choice',
-           'feature_format', 'collate', 'length_grouped_batches', 'sorted_batches', 'feature_length']
+           'encode_retrieval', 'encode_mlm', 'collate_classification', 'collate_tagging', 'collate_span',
+           'collate_multiple_choice', 'feature_format', 'collate', 'length_grouped_batches', 'sorted_batches',
+           'feature_length']
 
 # %% ../nbs/04_features.ipynb #40192904
 def encode_classification(examples:list[dict], # examples in the shared schema
@@ -150,6 +151,33 @@ def encode_retrieval(texts:list,          # strings or {'id', 'text'} records
     strs = [t["text"] if isinstance(t, dict) else t for t in texts]
     ids = tokenizer(strs, truncation=True, max_length=max_length)["input_ids"] if strs else []
     return [{"input_ids": i, **({"id": t["id"]} if isinstance(t, dict) else {})} for i, t in zip(ids, texts)]
+
+# %% ../nbs/04_features.ipynb #e69328f6
+def encode_mlm(examples:list[dict],  # {'text', 'language'} records
+               tokenizer,
+               max_length:int=128,
+               mask_prob:float=0.15,
+               seed:int=0) -> list[dict]:
+    "Packed, masked sequences of each language's texts: `input_ids` and `labels` (-100 where not selected)."
+    by_lang = {}
+    for e in examples: by_lang.setdefault(e.get("language", ""), []).append(e["text"])
+    rng, special = random.Random(seed), set(tokenizer.all_special_ids)
+    ordinary = [i for i in range(len(tokenizer)) if i not in special]
+    n, feats = max_length - 2, []
+    for lang in sorted(by_lang):
+        seqs, cur = [], []
+        for s in tokenizer(by_lang[lang], add_special_tokens=False)["input_ids"]:
+            if cur and len(cur) + len(s) > n: seqs.append(cur); cur = []
+            cur = cur + s[:n]
+        if cur: seqs.append(cur)
+        for seq in seqs:
+            inp, labels = list(seq), [-100] * len(seq)
+            chosen = [i for i in range(len(seq)) if rng.random() < mask_prob] or [rng.randrange(len(seq))]   # every sequence teaches something
+            for i in chosen:
+                labels[i] = seq[i]; r = rng.random()
+                inp[i] = tokenizer.mask_token_id if r < 0.8 else rng.choice(ordinary) if r < 0.9 else seq[i]
+            feats.append({"input_ids": [tokenizer.cls_token_id] + inp + [tokenizer.sep_token_id], "labels": [-100] + labels + [-100]})
+    return feats
 
 # %% ../nbs/04_features.ipynb #4894a9fa
 def _pad(seqs:list[list[int]], value:int) -> torch.Tensor:

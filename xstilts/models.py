@@ -10,11 +10,11 @@ from pathlib import Path
 from .core import XStiltsError, did_you_mean, cache_dir, stable_hash, seed_everything, atomic_write_json, file_lock
 
 # %% auto #0
-__all__ = ['TINY_SIZES', 'HUB_ALIASES', 'CONVERTED', 'SHAPES', 'SPECIALS', 'FINGERPRINTS_ENV', 'HEADS', 'ModelSpec',
+__all__ = ['TINY_SIZES', 'HUB_ALIASES', 'CONVERTED', 'SHAPES', 'SPECIALS', 'FINGERPRINTS_ENV', 'HEADS', 'MLM_HEAD', 'ModelSpec',
            'non_embedding_params', 'known_models', 'parse_model', 'check_model', 'quiet_transformers', 'keep_chars',
            'train_tokenizer', 'study_corpus', 'corpus_key', 'handed_down', 'attention_kind', 'tiny_config', 'mlm_loss',
-           'pretrain_mlm', 'encoder_path', 'is_cached', 'trimmed_path', 'trimming', 'study_tokenizer', 'load_with_head',
-           'set_attention_dropout', 'load_tokenizer', 'save_encoder']
+           'pretrain_mlm', 'encoder_path', 'is_cached', 'trimmed_path', 'trimming', 'study_tokenizer', 'save_mlm_head',
+           'load_with_head', 'set_attention_dropout', 'load_tokenizer', 'save_encoder']
 
 # %% ../nbs/05_models.ipynb #446c6ad5
 TINY_SIZES = {  # size -> XLM-R config; the scale axis of the embedded study (width at two layers)
@@ -286,6 +286,7 @@ def _pretrain_to(out, key, spec, p, progress):
     model.config.hidden_dropout_prob, model.config.attention_probs_dropout_prob = drop  # fine-tuning starts from XLM-R's dropout
     tmp = out.with_name(out.name + f".tmp{os.getpid()}")
     model.base_model.save_pretrained(tmp); tok.save_pretrained(tmp)
+    if spec.kind == "tiny": save_mlm_head(model, tmp)   # continued MLM (the `mlm` task) goes on with it
     atomic_write_json(tmp/"pretraining.json", {"key": key, "losses": losses, "seconds": round(time.time() - t0, 1),
                                                "languages": {l: len(s) for l, s in corpus.items()}})
     (tmp/"DONE").write_text("ok\n")
@@ -301,7 +302,15 @@ HEADS = {  # task format -> transformers auto class
     "span": "AutoModelForQuestionAnswering",
     "multiple-choice": "AutoModelForMultipleChoice",
     "retrieval": "AutoModel",
+    "mlm": "AutoModelForMaskedLM",   # continued masked-LM (the `mlm` intermediate task); its output layer is tied to the embeddings
 }
+
+MLM_HEAD = "mlm_head.safetensors"   # beside a pretrained tiny encoder: its masked-LM head (the output layer is the tied embeddings)
+
+def save_mlm_head(model, folder):
+    "Save the masked-LM head of `model` beside its encoder in `folder` (not its output layer: the embeddings and the head's bias, tied)."
+    from safetensors.torch import save_file
+    save_file({k: v.detach().contiguous() for k, v in model.lm_head.state_dict().items() if not k.startswith("decoder.")}, str(Path(folder)/MLM_HEAD))
 
 def load_with_head(path:str, fmt:str, num_labels:int|None=None, attention_dropout:float|None=None):
     "Load encoder weights from `path` into a fresh head for task format `fmt` (optionally with another attention dropout)."
@@ -311,10 +320,18 @@ def load_with_head(path:str, fmt:str, num_labels:int|None=None, attention_dropou
     cls = getattr(transformers, HEADS[fmt])
     if fmt == "span": num_labels = 2  # start and end, whatever head the encoder was saved with (e.g. a 3-way NLI phase 1)
     kw = {"num_labels": num_labels} if num_labels else {}
-    try: model = cls.from_pretrained(path, **kw)
+    try: model, info = cls.from_pretrained(path, output_loading_info=True, **kw)
     except OSError as e: raise XStiltsError(f"Cannot load model from '{path}': {str(e).splitlines()[0]}") from None
     if (kind := attention_kind(model.config.hidden_size)) != model.config._attn_implementation: model.set_attn_implementation(kind)
     if attention_dropout is not None: set_attention_dropout(model, attention_dropout)
+    if fmt == "mlm":   # the pretraining head if it was kept (tiny encoders; a hub MLM checkpoint loads its own), else a new one
+        head = Path(path)/MLM_HEAD
+        if head.exists():
+            from safetensors.torch import load_file
+            missing, unexpected = model.lm_head.load_state_dict(load_file(str(head)), strict=False)
+            if unexpected or set(missing) - {"decoder.weight", "decoder.bias"}: raise XStiltsError(f"{head}: not this encoder's masked-LM head (missing {missing}, unexpected {unexpected})")
+        fresh = any(not k.startswith(model.base_model_prefix) for k in info["missing_keys"] if not k.startswith("lm_head.decoder."))
+        model.mlm_head_source = "kept from pretraining" if head.exists() else "new" if fresh else "from the checkpoint"
     return model
 
 def set_attention_dropout(model, p:float) -> int:

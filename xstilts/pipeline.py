@@ -9,20 +9,20 @@ from pathlib import Path
 import numpy as np, pandas as pd
 from .core import XStiltsError, RunId, StudyParams, cache_dir, stable_hash, seed_everything, atomic_write_json, data_dir, file_lock, release_memory
 from .tasks import get_task, eval_languages, target_eval_split
-from .data import load_examples, parse_spec, _world_code
+from .data import load_examples, load_texts, parse_spec, _world_code
 from .models import encoder_path, load_with_head, load_tokenizer, save_encoder, parse_model, quiet_transformers, trimming, TINY_SIZES
-from .features import encode_classification, encode_tagging, encode_span, encode_multiple_choice, encode_retrieval
+from .features import encode_classification, encode_tagging, encode_span, encode_multiple_choice, encode_retrieval, encode_mlm
 from .train import train_loop, train_multitask, use_bf16, device, dist_state
 from .evaluate import (predict_classification, dev_accuracy, predict_tagging, dev_tagging, predict_span, dev_span,
-                              predict_multiple_choice, dev_multiple_choice, embed, nearest, mine_candidates, normalize, class_logits)
+                              predict_multiple_choice, dev_multiple_choice, dev_mlm, embed, nearest, mine_candidates, normalize, class_logits)
 from .metrics import get_metric, METRICS, MLQA_ARTICLES, bucc_threshold, bucc_f1, per_example_columns, COUNT_FIELDS, tag_counts
 from .results import run_dir, run_status, run_lock, write_record, write_failure, environment, check_not_overwriting
 
 # %% auto #0
-__all__ = ['FORMATS', 'TRAINED_FORMATS', 'train_specs', 'dev_spec', 'eval_split', 'english_data', 'FormatOps', 'task_labels',
-           'fit', 'fit_multitask', 'phase1_key', 'phase1_dir', 'phase1', 'from_main', 'data_key', 'tokenizer_key',
-           'evaluate_target', 'study_perturbations', 'study_dictionaries', 'pair_similarity', 'evaluate_retrieval',
-           'run_params', 'run_one', 'study_texts']
+__all__ = ['FORMATS', 'TRAINED_FORMATS', 'train_specs', 'dev_spec', 'eval_split', 'english_data', 'mlm_languages', 'mlm_data',
+           'FormatOps', 'task_labels', 'fit', 'fit_multitask', 'phase1_key', 'phase1_dir', 'phase1', 'from_main',
+           'data_key', 'tokenizer_key', 'evaluate_target', 'study_perturbations', 'study_dictionaries',
+           'pair_similarity', 'evaluate_retrieval', 'run_params', 'run_one', 'study_texts']
 
 # %% ../nbs/11_pipeline.ipynb #b4ca3704
 def _load(p:StudyParams, spec:str, lang:str="en") -> list:
@@ -56,7 +56,8 @@ def eval_split(p:StudyParams, task:str) -> str:
     return target_eval_split(task, p)
 
 def english_data(p:StudyParams, task:str, tp) -> tuple[list[dict], list[dict], dict]:
-    "(train, dev, provenance) of `task` in English for this study, capped by `tp`."
+    "(train, dev, provenance) of `task` in English for this study, capped by `tp` (continued MLM: every language the study evaluates)."
+    if get_task(task).format == "mlm": return mlm_data(p, tp)
     specs, official = train_specs(p, task)
     train = [e for s in specs for e in _load(p, s)]
     dspec = dev_spec(p, task)
@@ -66,6 +67,25 @@ def english_data(p:StudyParams, task:str, tp) -> tuple[list[dict], list[dict], d
         dev = [train[i] for i in sorted(held)]; train = [e for i, e in enumerate(train) if i not in held]
     else: dev = _load(p, dspec)
     prov = {"train": specs, "official_train": official, "substituted": specs != [official], "dev": dspec,
+            "n_train_available": len(train), "n_dev_available": len(dev)}
+    train, dev = _cap(train, tp.max_train_examples), _cap(dev, tp.max_dev_examples)
+    prov.update(n_train=len(train), n_dev=len(dev))
+    return train, dev, prov
+
+def mlm_languages(p:StudyParams) -> list[str]:
+    "The languages continued MLM trains on: English and every language the study evaluates."
+    return list(dict.fromkeys(["en", *(l for t in p.targets for l in eval_languages(get_task(t), p))]))
+
+def mlm_data(p:StudyParams, tp) -> tuple[list[dict], list[dict], dict]:
+    """(train, dev, provenance) of continued MLM: each language's unlabeled text (`data.load_texts`), the last 5% of it
+    (at most 200 lines) held out for the dev score; `max_train_examples` samples lines uniformly, so languages keep
+    their share of the text."""
+    langs, train, dev = mlm_languages(p), [], []
+    for l in langs:
+        ex = [{"id": f"{l}-{i}", "text": t, "language": l} for i, t in enumerate(load_texts(l, p.source, data_dir() if p.source == "local" else None, p.world))]
+        k = min(200, len(ex) // 20) if len(ex) > 1 else 0
+        train += ex[:len(ex) - k]; dev += ex[len(ex) - k:]
+    prov = {"train": ["mlm:train"], "official_train": "mlm:train", "substituted": False, "dev": "mlm:holdout", "languages": langs,
             "n_train_available": len(train), "n_dev_available": len(dev)}
     train, dev = _cap(train, tp.max_train_examples), _cap(dev, tp.max_dev_examples)
     prov.update(n_train=len(train), n_dev=len(dev))
@@ -108,8 +128,13 @@ FORMATS = {
         predict=lambda m, f, ex, task, labels, pad, pr: [int(i) for i in predict_multiple_choice(m, f, pad, precision=pr)],
         gold=lambda e: int(e["label"]), labelled=False),
 }
+def _no_target(*a): raise XStiltsError("continued MLM (format 'mlm') is an intermediate task only: it has no predictions to score")
+FORMATS["mlm"] = FormatOps(   # the `mlm` intermediate task: packed, masked text; dev score = masked-piece accuracy
+    encode=lambda ex, tok, labels, ml: encode_mlm(ex, tok, ml),
+    dev=lambda f, ex, task, labels, pad, pr: dev_mlm(f, pad, pr),
+    predict=_no_target, gold=_no_target, labelled=False)
 FORMATS["pair-classification"] = FORMATS["classification"]
-TRAINED_FORMATS = tuple(FORMATS)  # formats with a phase 2 (retrieval has none)
+TRAINED_FORMATS = tuple(f for f in FORMATS if f != "mlm")  # formats with a phase 2 (retrieval has none; MLM is phase 1 only)
 
 def _ops(task) -> FormatOps:
     if task.format not in FORMATS: raise XStiltsError(f"Task '{task.name}' has format '{task.format}', which has no fine-tuning phase (trained formats: {', '.join(sorted(FORMATS))})")
@@ -147,6 +172,7 @@ def fit(p:StudyParams, init:str, task_name:str, tp, seed:int, progress:bool=Fals
     model = load_with_head(init, task.format, len(labels) if ops.labelled else None, tp.attention_dropout)
     hist = train_loop(model, ftrain, tp, seed, tok.pad_token_id, score, desc=f"{task_name} seed {seed}", progress=progress, ckpt_dir=ckpt_dir)
     hist["data"] = prov; hist["labels"] = list(labels)
+    if task.format == "mlm": hist["mlm_head"] = model.mlm_head_source   # continued MLM: did it go on with the pretraining head?
     if tp.selection == "target-dev": hist["selection"] = "target-dev (oracle)"
     return model, tok, hist
 
@@ -160,6 +186,7 @@ def fit_multitask(p:StudyParams, init:str, inter:str, seed:int, progress:bool=Fa
         seed_everything(seed)
         models[t] = load_with_head(init, task.format, len(labels) if ops.labelled else None, tpt.attention_dropout)
     hist = train_multitask(models, feats, tp, seed, tok.pad_token_id, scores, desc=f"{inter} seed {seed}", progress=progress)
+    hist.update({"mlm_head": m.mlm_head_source for m in models.values() if hasattr(m, "mlm_head_source")})
     hist["data"] = {"train": [s for v in provs.values() for s in v["train"]], "official_train": " + ".join(v["official_train"] for v in provs.values()),
                     "substituted": any(v["substituted"] for v in provs.values()), "dev": " + ".join(v["dev"] for v in provs.values()),
                     "n_train": sum(v["n_train"] for v in provs.values()), "per_task": provs}
@@ -534,6 +561,7 @@ def _texts(e) -> list[str]:
     if "tokens" in e: return [" ".join(e["tokens"])]
     if "choices" in e: return [e.get("context"), e.get("question") if e.get("question") not in ("cause", "effect") else None, *e["choices"]]
     if "context" in e: return [e["context"], e["question"]]
+    if "text" in e: return [e["text"]]   # continued-MLM text
     return [e["text_a"], e.get("text_b")]
 
 def study_texts(p:StudyParams, dev:bool=False) -> dict[str, list[str]]:
@@ -546,6 +574,9 @@ def study_texts(p:StudyParams, dev:bool=False) -> dict[str, list[str]]:
         except XStiltsError: pass   # no such split here: nothing reads it either
     for t in p.targets + [t for i in p.all_intermediates if i != "none" for t in i.split("+")]:
         fmt = get_task(t).format
+        if fmt == "mlm":   # continued MLM reads every evaluated language's text
+            tr, dv, _ = mlm_data(p, p.train_for(t, "intermediate"))
+            for e in tr + (dv if dev else []): add(e["language"], [e])
         if fmt in TRAINED_FORMATS:
             for s in train_specs(p, t)[0]: add("en", _load(p, s))
             if dev and dev_spec(p, t) != "holdout": try_add("en", dev_spec(p, t))

@@ -14,7 +14,7 @@ __all__ = ['FORMATS', 'METRICS', 'BENCHMARKS', 'XTREME_LANGS', 'XTREME_R_LANGS',
            'check_study_tasks', 'eval_languages', 'target_eval_split']
 
 # %% ../nbs/01_tasks.ipynb #e5744b8a
-FORMATS = ("classification", "pair-classification", "tagging", "span", "multiple-choice", "retrieval")
+FORMATS = ("classification", "pair-classification", "tagging", "span", "multiple-choice", "retrieval", "mlm")
 METRICS = ("accuracy", "f1-seqeval", "squad", "mlqa", "bucc-f1", "map@20")
 BENCHMARKS = ("xtreme", "xtreme-r", "english")
 
@@ -136,6 +136,11 @@ _ROWS = [
     Task(name="siqa", intermediate=True, format="multiple-choice", metric="accuracy", n_choices=3, splits=("train", "dev"),
          hub="allenai/social_i_qa", description="SocialIQA: commonsense about social situations, 3 answers (trains XCOPA with COPA)",
          reference="Sap et al. 2019"),
+    # --- the paper's alternative: continued multilingual masked-LM (alone, or as one task of a multi-task mix) ---
+    Task(name="mlm", intermediate=True, format="mlm", metric="accuracy", splits=("train",),
+         languages=tuple(sorted({l for ls in XTREME_LANGS.values() for l in ls})), hub="wikimedia/wikipedia", hub_config="20231101.{lang}",
+         description="Continued masked-LM on unlabeled text in every language the study evaluates (world corpora; local mlm/<lang>.txt; hub Wikipedia)",
+         reference="Phang et al. 2020 (continued multilingual MLM during intermediate training)"),
     # --- English training sets of targets ---
     Task(name="paws", format="pair-classification", metric="accuracy", labels=BINARY_LABELS,
          hub="google-research-datasets/paws", hub_config="labeled_final",

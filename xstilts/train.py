@@ -207,7 +207,9 @@ def tie_encoders(models:dict):
     "Make every model in `models` share one encoder (in place; one with a pooler if any head needs it); return it."
     ms = list(models.values())
     shared = next((m.base_model for m in ms if getattr(m.base_model, "pooler", None) is not None), ms[0].base_model)
-    for m in ms: setattr(m, m.base_model_prefix, shared)
+    for m in ms:
+        setattr(m, m.base_model_prefix, shared)
+        if m.get_output_embeddings() is not None: m.tie_weights()   # a masked-LM head: tie its output layer to the shared embeddings
     return shared
 
 def train_multitask(models:dict,        # task -> model with a head for it (encoders tied with `tie_encoders`)
