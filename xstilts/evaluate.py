@@ -12,8 +12,8 @@ from .train import autocast, device
 # %% auto #0
 __all__ = ['POOLING', 'SCORING', 'class_logits', 'predict_classification', 'dev_accuracy', 'predict_tagging', 'dev_tagging',
            'dev_mlm', 'qa_logits', 'best_spans', 'predict_span', 'dev_span', 'predict_multiple_choice',
-           'dev_multiple_choice', 'embed', 'normalize', 'cosine_scores', 'knn', 'margin_scores', 'nearest', 'rank',
-           'mine_candidates']
+           'dev_multiple_choice', 'embed', 'dev_dual', 'normalize', 'cosine_scores', 'knn', 'margin_scores', 'nearest',
+           'rank', 'mine_candidates']
 
 # %% ../nbs/08_evaluate.ipynb #d9f2ec65
 def _outputs(model, feats:list[dict], pad_id:int, batch_size:int, precision:str, fmt:str|None=None, **kw):
@@ -217,6 +217,17 @@ def _layers(model):
     "The encoder's list of layers (BERT-style encoders), or None."
     layers = getattr(getattr(getattr(model, "base_model", model), "encoder", None), "layer", None)
     return layers if isinstance(layers, torch.nn.ModuleList) else None
+
+# %% ../nbs/08_evaluate.ipynb #4b21ffc5
+def dev_dual(feats:list[dict], pad_id:int, precision:str="auto"):
+    "A callable scoring a dual encoder's top-1 retrieval accuracy over held-out (query, candidate) features."
+    qf, af = [{"input_ids": f["input_ids"]} for f in feats], [{"input_ids": f["pair_ids"]} for f in feats]
+    own = [tuple(f["pair_ids"]) for f in feats]
+    def score(model):
+        q, a = embed(model.base_model, qf, pad_id, precision=precision), embed(model.base_model, af, pad_id, precision=precision)
+        best = (normalize(q) @ normalize(a).T).argmax(1)
+        return float(np.mean([own[j] == own[i] for i, j in enumerate(best)]))   # a duplicate of the own candidate counts as found
+    return score
 
 # %% ../nbs/08_evaluate.ipynb #028182be
 def normalize(x) -> np.ndarray:

@@ -10,9 +10,9 @@ from .core import XStiltsError, did_you_mean
 
 # %% auto #0
 __all__ = ['COLLATORS', 'encode_classification', 'special_affixes', 'encode_tagging', 'encode_span', 'encode_multiple_choice',
-           'encode_retrieval', 'encode_mlm', 'collate_classification', 'collate_tagging', 'collate_span',
-           'collate_multiple_choice', 'feature_format', 'collate', 'length_grouped_batches', 'sorted_batches',
-           'feature_length']
+           'encode_retrieval', 'encode_dual', 'encode_mlm', 'collate_classification', 'collate_tagging', 'collate_span',
+           'collate_multiple_choice', 'collate_dual', 'feature_format', 'collate', 'length_grouped_batches',
+           'sorted_batches', 'feature_length']
 
 # %% ../nbs/04_features.ipynb #40192904
 def encode_classification(examples:list[dict], # examples in the shared schema
@@ -152,6 +152,15 @@ def encode_retrieval(texts:list,          # strings or {'id', 'text'} records
     ids = tokenizer(strs, truncation=True, max_length=max_length)["input_ids"] if strs else []
     return [{"input_ids": i, **({"id": t["id"]} if isinstance(t, dict) else {})} for i, t in zip(ids, texts)]
 
+# %% ../nbs/04_features.ipynb #c48181e2
+def encode_dual(pairs:list[dict],  # {'query', 'candidate'} records
+                tokenizer,
+                max_length:int=128) -> list[dict]:
+    "Features of (query, candidate) pairs for a dual encoder: `input_ids` (the query) and `pair_ids` (its candidate)."
+    q = tokenizer([p["query"] for p in pairs], truncation=True, max_length=max_length)["input_ids"]
+    a = tokenizer([p["candidate"] for p in pairs], truncation=True, max_length=max_length)["input_ids"]
+    return [{"input_ids": x, "pair_ids": y} for x, y in zip(q, a)]
+
 # %% ../nbs/04_features.ipynb #e69328f6
 def encode_mlm(examples:list[dict],  # {'text', 'language'} records
                tokenizer,
@@ -221,6 +230,12 @@ def collate_multiple_choice(feats:list[dict], pad_id:int) -> dict:
     if "labels" in feats[0]: out["labels"] = torch.tensor([f["labels"] for f in feats])
     return out
 
+def collate_dual(feats:list[dict], pad_id:int) -> dict:
+    "Batch of (query, candidate) pairs for a dual encoder: the queries as `input_ids`, their candidates as `pair_input_ids`."
+    out, b = _inputs(feats, pad_id), _inputs([{"input_ids": f["pair_ids"]} for f in feats], pad_id)
+    out["pair_input_ids"], out["pair_attention_mask"] = b["input_ids"], b["attention_mask"]
+    return out
+
 COLLATORS = {  # task format -> collator(feats, pad_id) -> batch of model inputs
     "classification": collate_classification,
     "pair-classification": collate_classification,
@@ -228,10 +243,12 @@ COLLATORS = {  # task format -> collator(feats, pad_id) -> batch of model inputs
     "span": collate_span,
     "multiple-choice": collate_multiple_choice,
     "retrieval": collate_classification,
+    "dual": collate_dual,
 }
 
 def feature_format(f:dict) -> str:
     "The format a feature was encoded for, read off its shape (see the encoders above)."
+    if "pair_ids" in f: return "dual"
     if f["input_ids"] and isinstance(f["input_ids"][0], list): return "multiple-choice"
     if "offsets" in f or "start_positions" in f: return "span"
     if isinstance(f.get("labels"), list) or "words" in f: return "tagging"

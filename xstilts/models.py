@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_models.ipynb #077dd158
 from __future__ import annotations
-import os, re, json, math, time, random, logging
+import os, re, json, math, time, random, logging, functools
 from dataclasses import dataclass
 from pathlib import Path
 from .core import XStiltsError, did_you_mean, cache_dir, stable_hash, seed_everything, atomic_write_json, file_lock
@@ -14,7 +14,7 @@ __all__ = ['TINY_SIZES', 'HUB_ALIASES', 'CONVERTED', 'SHAPES', 'SPECIALS', 'FING
            'non_embedding_params', 'known_models', 'parse_model', 'check_model', 'quiet_transformers', 'keep_chars',
            'train_tokenizer', 'study_corpus', 'corpus_key', 'handed_down', 'attention_kind', 'tiny_config', 'mlm_loss',
            'pretrain_mlm', 'encoder_path', 'is_cached', 'trimmed_path', 'trimming', 'study_tokenizer', 'save_mlm_head',
-           'load_with_head', 'set_attention_dropout', 'load_tokenizer', 'save_encoder']
+           'load_with_head', 'DualEncoder', 'set_attention_dropout', 'load_tokenizer', 'save_encoder']
 
 # %% ../nbs/05_models.ipynb #446c6ad5
 TINY_SIZES = {  # size -> XLM-R config; the scale axis of the embedded study (width at two layers)
@@ -316,7 +316,8 @@ def load_with_head(path:str, fmt:str, num_labels:int|None=None, attention_dropou
     "Load encoder weights from `path` into a fresh head for task format `fmt` (optionally with another attention dropout)."
     import transformers
     quiet_transformers()
-    if fmt not in HEADS: raise XStiltsError(f"Unknown task format '{fmt}'." + did_you_mean(fmt, HEADS))
+    if fmt == "dual": return DualEncoder(load_with_head(path, "retrieval", attention_dropout=attention_dropout))
+    if fmt not in HEADS: raise XStiltsError(f"Unknown task format '{fmt}'." + did_you_mean(fmt, [*HEADS, "dual"]))
     cls = getattr(transformers, HEADS[fmt])
     if fmt == "span": num_labels = 2  # start and end, whatever head the encoder was saved with (e.g. a 3-way NLI phase 1)
     kw = {"num_labels": num_labels} if num_labels else {}
@@ -333,6 +334,32 @@ def load_with_head(path:str, fmt:str, num_labels:int|None=None, attention_dropou
         fresh = any(not k.startswith(model.base_model_prefix) for k in info["missing_keys"] if not k.startswith("lm_head.decoder."))
         model.mlm_head_source = "kept from pretraining" if head.exists() else "new" if fresh else "from the checkpoint"
     return model
+
+def DualEncoder(encoder, scale:float=20.0):
+    """One encoder for queries and candidates (mean-pooled last layer, cosine × `scale`), trained with in-batch negatives:
+    each query's own candidate against the batch's others (LAReQA and Mewsli-X in XTREME-R). Under `accelerate launch`
+    each process's negatives are its own share of the batch. (A function, so that importing this module needs no torch.)"""
+    return _dual_encoder_class()(encoder, scale)
+
+@functools.lru_cache(maxsize=None)
+def _dual_encoder_class():
+    import torch
+    from types import SimpleNamespace
+    F = torch.nn.functional
+    class _DualEncoder(torch.nn.Module):
+        def __init__(self, encoder, scale):
+            super().__init__(); self.encoder, self.scale, self.config = encoder, scale, encoder.config
+        @property
+        def base_model(self): return self.encoder   # what `save_encoder` saves and retrieval embeds with
+        def embed(self, input_ids, attention_mask):
+            h = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            m = attention_mask.unsqueeze(-1).to(h.dtype)
+            return F.normalize(((h * m).sum(1) / m.sum(1).clamp(min=1)).float(), dim=-1)
+        def forward(self, input_ids, attention_mask, pair_input_ids, pair_attention_mask):
+            q, a = self.embed(input_ids, attention_mask), self.embed(pair_input_ids, pair_attention_mask)
+            logits = q @ a.T * self.scale
+            return SimpleNamespace(loss=F.cross_entropy(logits, torch.arange(len(q), device=q.device)), logits=logits)
+    return _DualEncoder
 
 def set_attention_dropout(model, p:float) -> int:
     "Set the dropout on attention probabilities of every layer of `model` to `p` (the saved config keeps its own). Returns the layers changed."

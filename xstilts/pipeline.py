@@ -4,25 +4,26 @@
 
 # %% ../nbs/11_pipeline.ipynb #99b0d0a8
 from __future__ import annotations
-import contextlib, json, os, random, time, traceback, shutil
+import contextlib, json, os, random, re, time, traceback, shutil
 from pathlib import Path
 import numpy as np, pandas as pd
 from .core import XStiltsError, RunId, StudyParams, cache_dir, stable_hash, seed_everything, atomic_write_json, data_dir, file_lock, release_memory
 from .tasks import get_task, eval_languages, target_eval_split
 from .data import load_examples, load_texts, parse_spec, _world_code
 from .models import encoder_path, load_with_head, load_tokenizer, save_encoder, parse_model, quiet_transformers, trimming, TINY_SIZES
-from .features import encode_classification, encode_tagging, encode_span, encode_multiple_choice, encode_retrieval, encode_mlm
+from .features import encode_classification, encode_tagging, encode_span, encode_multiple_choice, encode_retrieval, encode_mlm, encode_dual
 from .train import train_loop, train_multitask, use_bf16, device, dist_state
 from .evaluate import (predict_classification, dev_accuracy, predict_tagging, dev_tagging, predict_span, dev_span,
-                              predict_multiple_choice, dev_multiple_choice, dev_mlm, embed, nearest, mine_candidates, normalize, class_logits)
+                              predict_multiple_choice, dev_multiple_choice, dev_mlm, dev_dual, embed, nearest, mine_candidates, normalize, class_logits)
 from .metrics import get_metric, METRICS, MLQA_ARTICLES, bucc_threshold, bucc_f1, per_example_columns, COUNT_FIELDS, tag_counts
 from .results import run_dir, run_status, run_lock, write_record, write_failure, environment, check_not_overwriting
 
 # %% auto #0
-__all__ = ['FORMATS', 'TRAINED_FORMATS', 'train_specs', 'dev_spec', 'eval_split', 'english_data', 'mlm_languages', 'mlm_data',
-           'FormatOps', 'task_labels', 'fit', 'fit_multitask', 'phase1_key', 'phase1_dir', 'phase1', 'from_main',
-           'data_key', 'tokenizer_key', 'evaluate_target', 'study_perturbations', 'study_dictionaries',
-           'pair_similarity', 'evaluate_retrieval', 'run_params', 'run_one', 'study_texts']
+__all__ = ['FORMATS', 'TRAINED_FORMATS', 'train_specs', 'dev_spec', 'eval_split', 'english_data', 'dual_trained', 'sentence_at',
+           'query_text', 'dual_pairs', 'mlm_languages', 'mlm_data', 'FormatOps', 'task_labels', 'fit', 'fit_multitask',
+           'phase1_key', 'phase1_dir', 'phase1', 'from_main', 'data_key', 'tokenizer_key', 'evaluate_target',
+           'study_perturbations', 'study_dictionaries', 'pair_similarity', 'evaluate_retrieval', 'evaluate_ranked',
+           'run_params', 'run_one', 'study_texts']
 
 # %% ../nbs/11_pipeline.ipynb #b4ca3704
 def _load(p:StudyParams, spec:str, lang:str="en") -> list:
@@ -49,7 +50,8 @@ def train_specs(p:StudyParams, task:str) -> tuple[list[str], str]:
 def dev_spec(p:StudyParams, task:str) -> str:
     "The `task:split` (or 'holdout') a task's checkpoints are selected on."
     spec = p.data.get(task)
-    return spec.dev if spec and spec.dev else f"{task}:dev"
+    if spec and spec.dev: return spec.dev
+    return "holdout" if dual_trained(get_task(task)) else f"{task}:dev"   # dual encoders select on held-out training pairs
 
 def eval_split(p:StudyParams, task:str) -> str:
     "The split a target is evaluated on in every language."
@@ -60,17 +62,50 @@ def english_data(p:StudyParams, task:str, tp) -> tuple[list[dict], list[dict], d
     if get_task(task).format == "mlm": return mlm_data(p, tp)
     specs, official = train_specs(p, task)
     train = [e for s in specs for e in _load(p, s)]
+    if dual_trained(get_task(task)): train = dual_pairs(train)
     dspec = dev_spec(p, task)
     if dspec == "holdout":
         idx = list(range(len(train))); random.Random(0).shuffle(idx)
         k = max(1, len(train) // 10); held = set(idx[:k])
         dev = [train[i] for i in sorted(held)]; train = [e for i, e in enumerate(train) if i not in held]
-    else: dev = _load(p, dspec)
+    else: dev = dual_pairs(_load(p, dspec)) if dual_trained(get_task(task)) else _load(p, dspec)
     prov = {"train": specs, "official_train": official, "substituted": specs != [official], "dev": dspec,
             "n_train_available": len(train), "n_dev_available": len(dev)}
     train, dev = _cap(train, tp.max_train_examples), _cap(dev, tp.max_dev_examples)
     prov.update(n_train=len(train), n_dev=len(dev))
     return train, dev, prov
+
+def dual_trained(task) -> bool:
+    "Whether a retrieval target is ranked by a dual encoder fine-tuned in phase 2 (LAReQA, Mewsli-X: mAP@20), not by the phase-1 encoder."
+    return task.format == "retrieval" and task.metric == "map@20"
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+")
+
+def sentence_at(text:str, offset:int) -> str:
+    "The sentence of `text` that holds character `offset` (sentences end at . ! or ? followed by white space)."
+    start = 0
+    for m in _SENTENCE_END.finditer(text):
+        if m.end() > offset: return text[start:m.end()].strip()
+        start = m.end()
+    return text[start:].strip()
+
+def query_text(item:dict) -> str:
+    "A retrieval query as the dual encoder reads it: the text, or for a mention (Mewsli-X) the mention, a colon, then its sentence."
+    if "span" not in item: return item["text"]
+    a, b = item["span"]
+    return f"{item['text'][a:b]}: {item['text']}"
+
+def dual_pairs(examples:list) -> list[dict]:
+    """English (query, candidate) pairs for a dual encoder: from SQuAD-style examples, each question and the sentence that
+    holds its first answer (LAReQA); from a retrieval set, each gold link (Mewsli-X's Wikipedia mention–entity pairs)."""
+    out = []
+    for e in examples:
+        if "src" in e:
+            src, tgt = {x["id"]: x for x in e["src"]}, {x["id"]: x["text"] for x in e["tgt"]}
+            out += [{"id": f"{a}>{b}", "query": query_text(src[a]), "candidate": tgt[b]} for a, b in e["gold"] if a in src and b in tgt]
+        elif e["answers"]["answer_start"]:
+            out.append({"id": e["id"], "query": e["question"], "candidate": sentence_at(e["context"], e["answers"]["answer_start"][0])})
+    return out
 
 def mlm_languages(p:StudyParams) -> list[str]:
     "The languages continued MLM trains on: English and every language the study evaluates."
@@ -133,10 +168,15 @@ FORMATS["mlm"] = FormatOps(   # the `mlm` intermediate task: packed, masked text
     encode=lambda ex, tok, labels, ml: encode_mlm(ex, tok, ml),
     dev=lambda f, ex, task, labels, pad, pr: dev_mlm(f, pad, pr),
     predict=_no_target, gold=_no_target, labelled=False)
+FORMATS["dual"] = FormatOps(   # ranked-retrieval targets (LAReQA, Mewsli-X): a dual encoder on English pairs; dev = top-1 among held-out pairs
+    encode=lambda ex, tok, labels, ml: encode_dual(ex, tok, ml),
+    dev=lambda f, ex, task, labels, pad, pr: dev_dual(f, pad, pr),
+    predict=_no_target, gold=_no_target, labelled=False)
 FORMATS["pair-classification"] = FORMATS["classification"]
 TRAINED_FORMATS = tuple(f for f in FORMATS if f != "mlm")  # formats with a phase 2 (retrieval has none; MLM is phase 1 only)
 
 def _ops(task) -> FormatOps:
+    if dual_trained(task): return FORMATS["dual"]
     if task.format not in FORMATS: raise XStiltsError(f"Task '{task.name}' has format '{task.format}', which has no fine-tuning phase (trained formats: {', '.join(sorted(FORMATS))})")
     return FORMATS[task.format]
 
@@ -169,7 +209,7 @@ def fit(p:StudyParams, init:str, task_name:str, tp, seed:int, progress:bool=Fals
     tok = load_tokenizer(init)
     task, ops, labels, ftrain, score, prov = _prepare(p, init, task_name, tp, tok)
     seed_everything(seed)
-    model = load_with_head(init, task.format, len(labels) if ops.labelled else None, tp.attention_dropout)
+    model = load_with_head(init, "dual" if dual_trained(task) else task.format, len(labels) if ops.labelled else None, tp.attention_dropout)
     hist = train_loop(model, ftrain, tp, seed, tok.pad_token_id, score, desc=f"{task_name} seed {seed}", progress=progress, ckpt_dir=ckpt_dir)
     hist["data"] = prov; hist["labels"] = list(labels)
     if task.format == "mlm": hist["mlm_head"] = model.mlm_head_source   # continued MLM: did it go on with the pretraining head?
@@ -476,6 +516,40 @@ def evaluate_retrieval(p:StudyParams, rid:RunId, enc_path:str) -> tuple[list[dic
             frames.append(_frame(rid, lang, ids_, g_, pr_, per_, lab))
     return scores, pd.concat(frames, ignore_index=True), {"layer": layer, "layer_sweep_dev": sweep, "pooling": "mean"}
 
+def evaluate_ranked(p:StudyParams, rid:RunId, model, tok) -> tuple[list[dict], pd.DataFrame]:
+    """mAP@20 of a dual encoder in every language (LAReQA, Mewsli-X): each query's top 20 of the candidate pool by cosine
+    of mean-pooled last-layer embeddings, against all its relevant candidates. The pool is embedded once per candidate set
+    (LAReQA's pool, every language's sentences, is the same for all languages). Perturbations change the queries."""
+    task, split, enc = get_task(rid.target), eval_split(p, rid.target), model.base_model
+    pools, scores, frames = {}, [], []
+    for lang in eval_languages(task, p):
+        d = _load(p, f"{rid.target}:{split}", lang); d = d[0] if isinstance(d, list) else d
+        key = tuple(t["id"] for t in d["tgt"])
+        if key not in pools: pools[key] = normalize(_embed(enc, tok, d["tgt"], -1, p))
+        y, tid = pools[key], list(key)
+        relevant = {}
+        for a, b in d["gold"]: relevant.setdefault(a, []).append(b)
+        queries = [{"id": s["id"], "text": query_text(s)} for s in d["src"] if s["id"] in relevant]   # queries with a relevant candidate
+        def ranked(items):
+            sims = normalize(_embed(enc, tok, items, -1, p)) @ y.T
+            top = np.argsort(-sims, axis=1, kind="stable")[:, :20]
+            return [[tid[j] for j in row] for row in top]
+        gold = [relevant[q["id"]] for q in queries]
+        pred = ranked(queries); value, per = get_metric(task.metric)(gold, pred)
+        head = {"language": lang, "metric": task.metric, "split": split, "script": dominant_script(q["text"] for q in queries[:200]), "layer": -1}
+        scores.append({**head, "perturbation": "clean", "value": value, "n": len(queries)})
+        frames.append(_frame(rid, lang, [q["id"] for q in queries], gold, pred, per))
+        for spec, strength, lab in study_perturbations(p, rid.target):
+            dic = _bound(p, spec, lang) if get_perturbation(spec.name).family == "codeswitch" else None
+            if spec.name == "codeswitch-adv" or (dic is not None and not dic.tables):
+                why = "no adversarial attack for ranked retrieval" if spec.name == "codeswitch-adv" else f"no bilingual dictionary from '{lang}'"
+                scores.append({**head, "perturbation": lab, "value": float("nan"), "n": 0, "note": why}); continue
+            pq = perturb_example({"src": queries, "tgt": [], "gold": []}, "retrieval", spec.name, strength, lang, p.perturb_seed, dic)["src"]
+            pr = ranked(pq); v, per_ = get_metric(task.metric)(gold, pr)
+            scores.append({**head, "perturbation": lab, "value": v, "n": len(pq), "n_dropped": 0})
+            frames.append(_frame(rid, lang, [q["id"] for q in pq], gold, pr, per_, lab))
+    return scores, pd.concat(frames, ignore_index=True)
+
 def run_params(p:StudyParams, rid:RunId) -> dict:
     "The exact settings that determine one run (what its record stores and re-runs compare against)."
     spec = parse_model(rid.model)
@@ -531,13 +605,14 @@ def _run_locked(p, rid, d, params, progress, raise_errors, dist=None):
     try:
         t0 = time.time()
         init, h1 = phase1(p, rid.model, rid.inter, rid.seed, progress)
-        if get_task(rid.target).format == "retrieval":
+        task = get_task(rid.target)
+        if task.format == "retrieval" and not dual_trained(task):
             if not main: return "done"
             scores, preds, h2 = evaluate_retrieval(p, rid, init)
         else:
             model, tok, h2 = fit(p, init, rid.target, p.train_for(rid.target), rid.seed, progress, ckpt_dir=d/".train-state")
             if not main: return "done"
-            scores, preds = evaluate_target(p, rid, model, tok, tuple(h2["labels"]))
+            scores, preds = evaluate_ranked(p, rid, model, tok) if dual_trained(task) else evaluate_target(p, rid, model, tok, tuple(h2["labels"]))
             del model
         release_memory()
         trim = trimming(encoder_path(rid.model, p))
@@ -574,6 +649,8 @@ def study_texts(p:StudyParams, dev:bool=False) -> dict[str, list[str]]:
         except XStiltsError: pass   # no such split here: nothing reads it either
     for t in p.targets + [t for i in p.all_intermediates if i != "none" for t in i.split("+")]:
         fmt = get_task(t).format
+        if dual_trained(get_task(t)):   # its phase 2 reads English pairs
+            for s in train_specs(p, t)[0]: add("en", _load(p, s))
         if fmt == "mlm":   # continued MLM reads every evaluated language's text
             tr, dv, _ = mlm_data(p, p.train_for(t, "intermediate"))
             for e in tr + (dv if dev else []): add(e["language"], [e])
