@@ -579,9 +579,10 @@ def test_copa_siqa_csqa_cosmosqa():
 
 @real
 def test_hellaswag_partial_and_lossy(caplog):
-    D._parse.cache_clear()
+    D._parse.cache_clear(); D._NOTED.clear()
     with caplog.at_level(logging.WARNING, logger="xstilts.data"):
         tr, dev = load_examples("hellaswag", "train"), load_examples("hellaswag", "dev")
+        load_examples("hellaswag", "train")   # read again: noted once
     check_mc(tr, 4); check_mc(dev, 4)
     assert len(tr) == 3368 and Counter(e["label"] for e in tr) == {0: 824, 1: 855, 2: 847, 3: 842}
     assert len(dev) == 10042 and Counter(e["label"] for e in dev) == {0: 2515, 1: 2485, 2: 2584, 3: 2458}
@@ -590,7 +591,7 @@ def test_hellaswag_partial_and_lossy(caplog):
                       "choices": ["is using wrap to wrap a pair of skis.", "is ripping level tiles off.",
                                   "is holding a rubik's cube.", "starts pulling up roofing on a roof."]}
     msgs = " ".join(r.getMessage() for r in caplog.records)
-    assert "3,368 of the 39,905" in msgs and "lossy derived format" in msgs
+    assert "3,368 of the 39,905" in msgs and "lossy derived format" in msgs and msgs.count("3,368 of the 39,905") == 1
 
 # ---------------------------------------------------------------- retrieval, real data
 

@@ -683,7 +683,7 @@ LOCAL_ALTERNATIVES = {  # (task, split): another layout of the same data, read w
     ("hellaswag", "train"):      ("hellaswag/hellaswag_train.prefix3368.jsonl", "hellaswag_jsonl"),
     ("hellaswag", "dev"):        ("hellaswag/hellaswag_val_full.txt.bz2", "hellaswag_lossy"),
 }
-LOCAL_NOTES = {  # file: the warning logged each time it is read (partial or derived data)
+LOCAL_NOTES = {  # file: the warning logged when a process first reads it (partial or derived data)
     "hellaswag/hellaswag_train.prefix3368.jsonl": "only the first 3,368 of the 39,905 official train records (all ActivityNet, no WikiHow): a partial, non-random train split",
     "hellaswag/hellaswag_val_full.txt.bz2": "a lossy derived format of the official val (WikiHow markers deleted, spaces collapsed, no split_type)",
 }
@@ -800,12 +800,14 @@ def reader_labels(task:str) -> tuple:
         return tuple(get_task(task).labels or ())
     return ()
 
+_NOTED = set()   # local files whose note was logged already
+
 def _load_local(task, split, lang, data_dir=None, world=None) -> list[dict]|dict:
     paths, reader = local_paths(task, split, lang, data_dir)
     labels, out = reader_labels(task), []
     for p in paths:
         for rel, note in LOCAL_NOTES.items():
-            if p.as_posix().endswith(rel): log.warning(f"{p}: {note}")
+            if p.as_posix().endswith(rel) and p not in _NOTED: log.warning(f"{p}: {note}"); _NOTED.add(p)   # once per file and process
     if task_format(task) == "retrieval": return read_file(paths[0], reader, labels, prefix=f"{lang}-{split}", lang=lang)
     for p in paths: out += read_file(p, reader, labels, prefix=f"{lang}-{split}", lang=lang)
     return _finish(out, 0, ", ".join(map(str, paths)), reader) if len(paths) > 1 else out

@@ -86,9 +86,9 @@ def dev_tagging(feats:list[dict], examples:list[dict], labels:tuple, pad_id:int,
     return score
 
 # %% ../nbs/08_evaluate.ipynb #cc93db52
-@torch.inference_mode()
 def dev_mlm(feats:list[dict], pad_id:int, precision:str="auto", batch_size:int=64):
     "A callable scoring a masked-LM model's accuracy on the selected pieces of `feats` (from `features.encode_mlm`)."
+    @torch.inference_mode()
     def score(model):
         hit = total = 0
         for idx, o, _ in _outputs(model, feats, pad_id, batch_size, precision, "tagging"):

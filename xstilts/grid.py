@@ -56,12 +56,14 @@ _OFFLINE_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
 {%- block html_head_js_mathjax -%}{%- endblock -%}
 {%- block html_head_js_mermaidjs -%}{%- endblock -%}"""
 
-def render_html(nb_path:Path) -> Path:
-    "Render an executed notebook to a self-contained HTML file beside it (figures embedded, nothing fetched from elsewhere)."
+def render_html(nb_path:Path, code:bool=True) -> Path:
+    """Render an executed notebook to a self-contained HTML file beside it (figures embedded, nothing fetched from elsewhere).
+    `code=False` leaves the code cells out and shows their outputs only: the published study report (its notebook keeps the code)."""
     import nbformat, jinja2
     from nbconvert import HTMLExporter
     nb = nbformat.read(nb_path, as_version=4)
-    ex = HTMLExporter(extra_loaders=[jinja2.DictLoader({"xstilts_offline.html.j2": _OFFLINE_TEMPLATE})], template_file="xstilts_offline.html.j2")
+    ex = HTMLExporter(extra_loaders=[jinja2.DictLoader({"xstilts_offline.html.j2": _OFFLINE_TEMPLATE})], template_file="xstilts_offline.html.j2",
+                      exclude_input=not code, exclude_input_prompt=not code, exclude_output_prompt=not code)
     html, _ = ex.from_notebook_node(nb)
     out = Path(nb_path).with_suffix(".html")
     with atomic_path(out) as tmp: tmp.write_text(html, encoding="utf-8")
@@ -201,7 +203,7 @@ def execute(template:str, out:Path, parameters:dict, log=print, kept:bool=False)
         except pm.PapermillExecutionError as e:
             ok = False; log(f"  a cell raised in {out.name}: {e.ename}: {e.evalue}")
         finally: os.replace(tmp_nb, tmp)
-    render_html(out)
+    render_html(out, code=template != TEMPLATES["summary"])   # task pairs are logs (code shown); the summary is for publishing
     return ok
 
 def pair_report(p:StudyParams, pair:tuple) -> Path:

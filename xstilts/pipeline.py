@@ -163,15 +163,18 @@ FORMATS = {
         predict=lambda m, f, ex, task, labels, pad, pr: [int(i) for i in predict_multiple_choice(m, f, pad, precision=pr)],
         gold=lambda e: int(e["label"]), labelled=False),
 }
-def _no_target(*a): raise XStiltsError("continued MLM (format 'mlm') is an intermediate task only: it has no predictions to score")
+def _elsewhere(why:str):
+    "`predict`/`gold` of a format whose predictions are not made here."
+    def fail(*a): raise XStiltsError(why)
+    return fail
 FORMATS["mlm"] = FormatOps(   # the `mlm` intermediate task: packed, masked text; dev score = masked-piece accuracy
     encode=lambda ex, tok, labels, ml: encode_mlm(ex, tok, ml),
     dev=lambda f, ex, task, labels, pad, pr: dev_mlm(f, pad, pr),
-    predict=_no_target, gold=_no_target, labelled=False)
+    **dict.fromkeys(("predict", "gold"), _elsewhere("continued MLM (format 'mlm') is an intermediate task only: it has no predictions to score")), labelled=False)
 FORMATS["dual"] = FormatOps(   # ranked-retrieval targets (LAReQA, Mewsli-X): a dual encoder on English pairs; dev = top-1 among held-out pairs
     encode=lambda ex, tok, labels, ml: encode_dual(ex, tok, ml),
     dev=lambda f, ex, task, labels, pad, pr: dev_dual(f, pad, pr),
-    predict=_no_target, gold=_no_target, labelled=False)
+    **dict.fromkeys(("predict", "gold"), _elsewhere("a dual encoder's rankings are scored by `evaluate_ranked`")), labelled=False)
 FORMATS["pair-classification"] = FORMATS["classification"]
 TRAINED_FORMATS = tuple(f for f in FORMATS if f != "mlm")  # formats with a phase 2 (retrieval has none; MLM is phase 1 only)
 
@@ -258,11 +261,10 @@ def phase1(p:StudyParams, model:str, inter:str, seed:int, progress:bool=False) -
         if (out/"DONE").exists(): return str(out), json.loads((out/"history.json").read_text())
         return _phase1_to(out, p, base, inter, seed, progress)
 
-def from_main(dist, value):
+def from_main(value):
     "The main process's `value`, on every process of a launch."
-    import torch.distributed
-    box = [value]; torch.distributed.broadcast_object_list(box, src=0)
-    return box[0]
+    from accelerate.utils import broadcast_object_list
+    return broadcast_object_list([value], from_process=0)[0]
 
 def _phase1_distributed(p, model, inter, seed, progress, dist):
     "Phase 1 under `accelerate launch`: every process trains it; the main one holds the cache lock and saves it."
@@ -274,7 +276,7 @@ def _phase1_distributed(p, model, inter, seed, progress, dist):
         if dist.is_main_process:
             done = (out/"DONE").exists()
             if not done: held.enter_context(file_lock(cache_dir()/"locks"/"phase1"/f"{out.name}.lock")); done = (out/"DONE").exists()
-        if from_main(dist, done): return str(out), json.loads((out/"history.json").read_text())
+        if from_main(done): return str(out), json.loads((out/"history.json").read_text())
         r = _phase1_to(out, p, base, inter, seed, progress, save=dist.is_main_process)
         dist.wait_for_everyone()   # phase 2 loads the saved encoder
         return r
@@ -594,7 +596,7 @@ def _run_one_distributed(p, rid, d, params, progress, raise_errors, dist):
                 elif not held.enter_context(run_lock(d)): status = "running"   # another runner has it
                 elif run_status(d) == "done": status = "done"
             except XStiltsError as e: status = f"error: {e}"
-        status = from_main(dist, status)
+        status = from_main(status)
         if status and status.startswith("error: "): raise XStiltsError(status[len("error: "):])
         if status: return status
         quiet_transformers()
