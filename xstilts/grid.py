@@ -147,8 +147,10 @@ def _shutdown(kept:dict):
     except Exception: pass   # already gone
 
 def _prelude(log:Path) -> str:
-    "Code a kept kernel runs before a notebook: an empty namespace, execution counts from 1, stderr (fd 2) to the notebook's log."
+    """Code a kept kernel runs before a notebook: an empty namespace, execution counts from 1, xstilts' in-process caches
+    emptied (`pipeline.forget_caches`), stderr (fd 2) to the notebook's log."""
     return ("get_ipython().reset(new_session=True)\n"   # as `%reset -f`, and a new history session counting from 1
+            "import sys as _sys; _sys.modules['xstilts.pipeline'].forget_caches() if 'xstilts.pipeline' in _sys.modules else None; del _sys\n"
             "import os as _os; _fd = _os.open(%r, _os.O_WRONLY | _os.O_APPEND | _os.O_CREAT); _os.dup2(_fd, 2); _os.close(_fd); del _os, _fd" % str(log))
 
 def _register_kept_engine():
