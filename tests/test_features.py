@@ -121,4 +121,10 @@ def test_every_head_returns_a_loss_on_collated_batches(tok):
         model = cls(XLMRobertaConfig(**cfg, num_labels=n))
         loss = model(**collate(feats, tok.pad_token_id)).loss
         assert torch.isfinite(loss)
-    assert set(COLLATORS) == {"classification", "pair-classification", "tagging", "span", "multiple-choice", "retrieval"}
+    from transformers import XLMRobertaModel
+    from xstilts.features import encode_dual
+    from xstilts.models import DualEncoder
+    dual = encode_dual([{"query": "where is the cat", "candidate": "the cat sat on the mat"}, {"query": "who ran", "candidate": "the dog ran"}], tok, 32)
+    out = DualEncoder(XLMRobertaModel(XLMRobertaConfig(**cfg)))(**collate(dual, tok.pad_token_id))   # in-batch negatives: 2 × 2 scores
+    assert torch.isfinite(out.loss) and out.logits.shape == (2, 2)
+    assert set(COLLATORS) == {"classification", "pair-classification", "tagging", "span", "multiple-choice", "retrieval", "dual"}
