@@ -1,5 +1,5 @@
 "One run on several devices through `accelerate launch`: the same loop, the same steps, one record (here on CPUs, gloo)."
-import json, os, socket, subprocess, sys, textwrap
+import json, os, shutil, socket, subprocess, sys, textwrap
 from pathlib import Path
 import pytest, torch
 from conftest import ROOT, BIN, xstilts
@@ -69,7 +69,7 @@ def test_run_one_under_accelerate_launch(xs_env, tmp_path):
     env1 = {**xs_env, "XSTILTS_RUNS": str(tmp_path/"runs1"), "OMP_NUM_THREADS": "1"}
     r = xstilts("run-one", "params/embedded.yaml", RUN, "--quick", env=env1)
     assert r.returncode == 0 and f"{RUN}: done" in r.stdout, r.stdout + r.stderr[-3000:]
-    for k in ("phase1", "locks"): os.system(f"rm -rf {xs_env['XSTILTS_CACHE']}/{k}")   # the launch trains phase 1 itself (pretraining stays cached)
+    for k in ("phase1", "locks"): shutil.rmtree(Path(xs_env["XSTILTS_CACHE"])/k, ignore_errors=True)   # the launch trains phase 1 itself (pretraining stays cached)
     two = _launch("--no_python", "xstilts", "run-one", "params/embedded.yaml", RUN, "--quick", env=xs_env)
     assert two.returncode == 0, two.stdout[-2000:] + two.stderr[-3000:]
     assert two.stdout.count(f"{RUN}: done") == 1, two.stdout   # the main process reports; one record

@@ -24,7 +24,8 @@ def test_mlm_reads_every_evaluated_language_and_holds_out_dev(xs_env):
         assert [e["text"] for e in train if e["language"] == l] == corpus[:len(corpus) - k]
         assert [e["text"] for e in dev if e["language"] == l] == corpus[len(corpus) - k:]
     assert prov["n_train"] == len(train) and prov["dev"] == "mlm:holdout" and not prov["substituted"]
-    capped = mlm_data(p.model_copy(update={"task_train": {"mlm": {"max_train_examples": 500}}}), parse_params({"study": "t", **SMALL, "task_train": {"mlm": {"max_train_examples": 500}}}).train_for("mlm", "intermediate"))[0]
+    pc = params(task_train={"mlm": {"max_train_examples": 500}})
+    capped = mlm_data(pc, pc.train_for("mlm", "intermediate"))[0]
     assert len(capped) == 500 and len({e["language"] for e in capped}) == len(mlm_languages(p))
     texts = study_texts(p)   # vocabulary trimming keeps every piece MLM reads
     assert all(set(world_corpus(l, p.world)[:5]) <= set(texts[l]) for l in mlm_languages(p))
