@@ -14,7 +14,7 @@ def _launch(*args, env, n=2, timeout=600):
            "--dynamo_backend", "no", "--main_process_port", str(_port()), *map(str, args)]
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
 
-# Trains toy models with xstilts' loops, no dropout, fp32; saves what rank 0 ends with. Run plainly (one process) and under a launch.
+# Trains toy models (classification, tagging, a dual encoder, multi-task) with xstilts' loops, no dropout, fp32; saves what rank 0 ends with. Run plainly (one process) and under a launch.
 SCRIPT = textwrap.dedent('''
     import json, random, sys, torch
     from transformers import XLMRobertaConfig, XLMRobertaForSequenceClassification, XLMRobertaForTokenClassification
@@ -33,6 +33,12 @@ SCRIPT = textwrap.dedent('''
         seed_everything(0); m = head(XLMRobertaConfig(num_labels=n, **cfg))
         h = train_loop(m, feats, tp, seed=1, pad_id=1)
         out[name] = {"losses": h["losses"], "processes": h.get("processes", 1), "weights": {k: v.tolist() for k, v in m.state_dict().items()}}
+    from transformers import XLMRobertaModel
+    from xstilts.models import DualEncoder
+    dual = [{"input_ids": s, "pair_ids": [0] + s[-2:0:-1] + [2]} for s in seqs]   # each query's candidate: its pieces reversed
+    seed_everything(0); m = DualEncoder(XLMRobertaModel(XLMRobertaConfig(**cfg)))
+    h = train_loop(m, dual, tp, seed=1, pad_id=1)   # in-batch negatives: each process ranks its queries against the whole batch
+    out["dual"] = {"losses": h["losses"], "processes": h.get("processes", 1), "weights": {k: v.tolist() for k, v in m.state_dict().items()}}
     seed_everything(0)
     ms = {"cls": XLMRobertaForSequenceClassification(XLMRobertaConfig(num_labels=2, **cfg)), "tag": XLMRobertaForTokenClassification(XLMRobertaConfig(num_labels=3, **cfg))}
     h = train_multitask(ms, {"cls": cls, "tag": tag}, tp, 1, 1, {"cls": lambda m: 0.0, "tag": lambda m: 0.0})
@@ -52,7 +58,7 @@ def test_launch_takes_the_same_steps(tmp_path):
     assert two.returncode == 0, two.stderr[-3000:]
     a, b = json.loads((tmp_path/"one.json").read_text()), json.loads((tmp_path/"two.json").read_text())
     assert b["rank"] == 0
-    for k in ("cls", "tag", "multi"):
+    for k in ("cls", "tag", "dual", "multi"):
         assert a[k]["processes"] == 1 and b[k]["processes"] == 2
         la, lb = torch.tensor(a[k]["losses"]), torch.tensor(b[k]["losses"])
         assert len(la) == len(lb) == (42 if k != "multi" else 84)

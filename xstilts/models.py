@@ -338,7 +338,8 @@ def load_with_head(path:str, fmt:str, num_labels:int|None=None, attention_dropou
 def DualEncoder(encoder, scale:float=20.0):
     """One encoder for queries and candidates (mean-pooled last layer, cosine × `scale`), trained with in-batch negatives:
     each query's own candidate against the batch's others (LAReQA and Mewsli-X in XTREME-R). Under `accelerate launch`
-    each process's negatives are its own share of the batch. (A function, so that importing this module needs no torch.)"""
+    the candidates of every process's share are gathered (with their gradients), so each query is ranked against the
+    whole batch, as on one device. (A function, so that importing this module needs no torch.)"""
     return _dual_encoder_class()(encoder, scale)
 
 @functools.lru_cache(maxsize=None)
@@ -357,9 +358,22 @@ def _dual_encoder_class():
             return F.normalize(((h * m).sum(1) / m.sum(1).clamp(min=1)).float(), dim=-1)
         def forward(self, input_ids, attention_mask, pair_input_ids, pair_attention_mask):
             q, a = self.embed(input_ids, attention_mask), self.embed(pair_input_ids, pair_attention_mask)
+            a, offset = _gather_rows(a) if self.training else (a, 0)
             logits = q @ a.T * self.scale
-            return SimpleNamespace(loss=F.cross_entropy(logits, torch.arange(len(q), device=q.device)), logits=logits)
+            return SimpleNamespace(loss=F.cross_entropy(logits, torch.arange(len(q), device=q.device) + offset), logits=logits)
     return _DualEncoder
+
+def _gather_rows(x):
+    """Rows of `x` from every process of a launch, in process order, differentiable (each process's gradient reaches the
+    process that computed the rows), and where this process's rows start; `(x, 0)` with one process."""
+    import torch, torch.distributed as dist
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1: return x, 0
+    from torch.distributed.nn.functional import all_gather
+    n = torch.tensor([len(x)], device=x.device); sizes = [torch.zeros_like(n) for _ in range(dist.get_world_size())]
+    dist.all_gather(sizes, n); sizes = [int(s) for s in sizes]   # shares differ by one row at most
+    pad = torch.nn.functional.pad(x, (0, 0, 0, max(sizes) - len(x)))
+    rows = [r[:k] for r, k in zip(all_gather(pad), sizes)]
+    return torch.cat(rows), sum(sizes[:dist.get_rank()])
 
 def set_attention_dropout(model, p:float) -> int:
     "Set the dropout on attention probabilities of every layer of `model` to `p` (the saved config keeps its own). Returns the layers changed."
