@@ -100,3 +100,15 @@ def test_recorded_scores_equal_an_independent_rescoring(runs, target):
             assert len(c) == len(x)
             assert s["clean_value"] == pytest.approx(rescore(s["metric"], s["language"], c.gold.tolist(), c.prediction.tolist()), abs=1e-6), (target, s)
     assert nonzero or target == "bucc", f"{target}: every score is 0, the comparison checks nothing"
+
+@pytest.mark.parametrize("target", ["tatoeba", "bucc"])
+def test_recorded_similarities_are_those_of_the_gold_pairs(runs, target):
+    "Each retrieval example records its cosine to its gold translation (RQ4 compares them pair by pair): one per example with a translation, averaging to the recorded pair similarity."
+    scores, preds = runs[target]
+    for s in scores:
+        x = preds[(preds.language == s["language"]) & (preds.perturbation == s["perturbation"])]
+        has = ~x.gold.isin(["", "[]"])   # a sentence without a translation: an empty gold (Tatoeba) or none (BUCC)
+        assert x.similarity[has].notna().all() and x.similarity[~has].isna().all(), (target, s)
+        assert (x.similarity_margin.notna() == has).all(), (target, s)   # the margin (less the mean cosine to the other side) beside it
+        assert x.similarity[has].between(-1 - 1e-6, 1 + 1e-6).all()
+        assert s["pair_similarity"] == pytest.approx(x.similarity[has].mean(), abs=1e-5), (target, s)

@@ -22,8 +22,8 @@ from .results import run_dir, run_status, run_lock, write_record, write_failure,
 __all__ = ['FORMATS', 'TRAINED_FORMATS', 'train_specs', 'dev_spec', 'eval_split', 'english_data', 'dual_trained', 'sentence_at',
            'query_text', 'dual_pairs', 'mlm_languages', 'mlm_data', 'FormatOps', 'task_labels', 'fit', 'fit_multitask',
            'phase1_key', 'phase1_dir', 'phase1', 'from_main', 'data_key', 'tokenizer_key', 'forget_caches',
-           'evaluate_target', 'study_perturbations', 'study_dictionaries', 'pair_similarity', 'evaluate_retrieval',
-           'evaluate_ranked', 'run_params', 'run_one', 'study_texts']
+           'evaluate_target', 'study_perturbations', 'study_dictionaries', 'pair_similarity', 'gold_similarity',
+           'evaluate_retrieval', 'evaluate_ranked', 'run_params', 'run_one', 'study_texts']
 
 # %% ../nbs/11_pipeline.ipynb #b4ca3704
 def _load(p:StudyParams, spec:str, lang:str="en") -> list:
@@ -310,10 +310,10 @@ def _score_columns(per) -> dict:
 
 def _show(v) -> str: return v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
 
-def _frame(rid:RunId, lang:str, ids:list, gold:list, pred:list, per, perturbation:str="clean") -> pd.DataFrame:
+def _frame(rid:RunId, lang:str, ids:list, gold:list, pred:list, per, perturbation:str="clean", extra:dict|None=None) -> pd.DataFrame:
     return pd.DataFrame({"model": rid.model, "inter": rid.inter, "target": rid.target, "seed": rid.seed, "task": rid.target,
                          "language": lang, "perturbation": perturbation, "example_id": [str(i) for i in ids],
-                         "gold": [_show(g) for g in gold], "prediction": [_show(x) for x in pred], **_score_columns(per)})
+                         "gold": [_show(g) for g in gold], "prediction": [_show(x) for x in pred], **_score_columns(per), **(extra or {})})
 
 def data_key(p:StudyParams) -> dict:
     "The study settings that decide which examples its tasks read (for in-process memos)."
@@ -445,8 +445,30 @@ def pair_similarity(x, y, d:dict) -> float:
     a, b = normalize(x[[i for i, _ in pairs]]), normalize(y[[j for _, j in pairs]])
     return float((a * b).sum(1).mean())
 
+def gold_similarity(x, y, d:dict, side:str, margin:bool=False) -> np.ndarray:
+    """Per sentence of `side` ('src': rows of x; 'tgt': rows of y), the cosine similarity to its gold translation (the
+    first, where it has several); NaN where it has none. With `margin`, minus its mean cosine to every sentence of the
+    other side: how much closer its translation is than an average sentence, which a uniformly high cosine (an
+    anisotropic encoder) does not raise. Recorded per example, so that RQ4 compares systems pair by pair."""
+    si, ti = {s["id"]: i for i, s in enumerate(d["src"])}, {t["id"]: i for i, t in enumerate(d["tgt"])}
+    first = {}
+    for a, b in d["gold"]:
+        if a in si and b in ti: first.setdefault(si[a] if side == "src" else ti[b], (si[a], ti[b]))
+    out = np.full(len(d[side]), np.nan)
+    if first:
+        k, ij = np.array(list(first)), np.array(list(first.values()))
+        xs, ys = normalize(x[ij[:, 0]]), normalize(y[ij[:, 1]])
+        out[k] = (xs * ys).sum(1)
+        if margin: out[k] -= xs @ normalize(y).mean(0) if side == "src" else ys @ normalize(x).mean(0)   # mean cosine = dot with the mean
+    return out
+
+def _similarities(x, y, d:dict, side:str) -> dict:
+    "The per-example similarity columns of a retrieval set's records."
+    return {"similarity": gold_similarity(x, y, d, side), "similarity_margin": gold_similarity(x, y, d, side, margin=True)}
+
 def _retrieval_eval(task, d:dict, model, tok, layer:int, p:StudyParams, threshold=None, y=None):
-    "(gold, prediction, per-example records, metric value, ids, threshold, mean similarity of gold pairs) of one retrieval set at one layer."
+    """(gold, prediction, per-example records, metric value, ids, threshold, mean similarity of gold pairs, each example's
+    similarities to its gold translation) of one retrieval set at one layer."""
     x = _embed(model, tok, d["src"], layer, p)
     y = _embed(model, tok, d["tgt"], layer, p) if y is None else y
     sim = pair_similarity(x, y, d)
@@ -460,13 +482,13 @@ def _retrieval_eval(task, d:dict, model, tok, layer:int, p:StudyParams, threshol
             if sc >= th and sc > best.get(s_, (None, -np.inf))[1]: best[s_] = (t_, sc)
         gmap = {}
         for s_, t_ in d["gold"]: gmap.setdefault(s_, []).append(t_)
-        return [gmap.get(s_, []) for s_ in sid], [best[s_][0] if s_ in best else "" for s_ in sid], per, value, sid, th, sim
+        return [gmap.get(s_, []) for s_ in sid], [best[s_][0] if s_ in best else "" for s_ in sid], per, value, sid, th, sim, _similarities(x, y, d, "src")
     # Tatoeba as XTREME scores it: from each English sentence to its nearest non-English sentence
     gold_of = {t_: s_ for s_, t_ in d["gold"]}
     nn = nearest(y, x)
     pred = [sid[j] for j in nn]; gold = [gold_of.get(t_, "") for t_ in tid]
     value, per = get_metric(task.metric)(gold, pred)
-    return gold, pred, per, value, tid, None, sim
+    return gold, pred, per, value, tid, None, sim, _similarities(x, y, d, "tgt")
 
 def _retrieval_query(model, tok, layer, p, d, y):
     "The attack's query on retrieval: sentences -> (minus the cosine to their gold translation, 1 if that translation is their nearest)."
@@ -502,11 +524,11 @@ def evaluate_retrieval(p:StudyParams, rid:RunId, enc_path:str) -> tuple[list[dic
             if not dev: raise XStiltsError(f"{rid.target}: BUCC needs a dev split to choose the threshold on; none for '{lang}'")
             th = _retrieval_eval(task, dev[lang], model, tok, layer, p)[5]
         y = _embed(model, tok, d["tgt"], layer, p)
-        gold, pred, per, value, ids, _, sim = _retrieval_eval(task, d, model, tok, layer, p, threshold=th, y=y)
+        gold, pred, per, value, ids, _, sim, sims = _retrieval_eval(task, d, model, tok, layer, p, threshold=th, y=y)
         script = dominant_script(s["text"] for s in d["src"][:200])
         head = {"language": lang, "metric": task.metric, "split": split, "script": script, "layer": layer, **({"threshold": th} if th is not None else {})}
         scores.append({**head, "perturbation": "clean", "value": value, "n": len(ids), "pair_similarity": sim})
-        frames.append(_frame(rid, lang, ids, gold, pred, per))
+        frames.append(_frame(rid, lang, ids, gold, pred, per, extra=sims))
         for spec, strength, lab in study_perturbations(p, rid.target):  # one side (the non-English sentences) perturbed
             dic = _bound(p, spec, lang) if get_perturbation(spec.name).family == "codeswitch" else None
             if dic is not None and not dic.tables:
@@ -520,9 +542,9 @@ def evaluate_retrieval(p:StudyParams, rid:RunId, enc_path:str) -> tuple[list[dic
                 pd_ = {**d, "src": [new.get(s_["id"], s_) for s_ in d["src"]]}
                 extra = _attack_summary(info)
             else: pd_ = perturb_example(d, "retrieval", spec.name, strength, lang, p.perturb_seed, dic)
-            g_, pr_, per_, v, ids_, _, sim_ = _retrieval_eval(task, pd_, model, tok, layer, p, threshold=th, y=y)
+            g_, pr_, per_, v, ids_, _, sim_, sims_ = _retrieval_eval(task, pd_, model, tok, layer, p, threshold=th, y=y)
             scores.append({**head, "perturbation": lab, "value": v, "n": len(ids_), "n_dropped": 0, "pair_similarity": sim_, **extra})
-            frames.append(_frame(rid, lang, ids_, g_, pr_, per_, lab))
+            frames.append(_frame(rid, lang, ids_, g_, pr_, per_, lab, extra=sims_))
     return scores, pd.concat(frames, ignore_index=True), {"layer": layer, "layer_sweep_dev": sweep, "pooling": "mean"}
 
 def evaluate_ranked(p:StudyParams, rid:RunId, model, tok) -> tuple[list[dict], pd.DataFrame]:

@@ -8,13 +8,13 @@ import json
 import numpy as np, pandas as pd
 from .core import StudyParams
 from .results import study_runs, load_predictions, load_metrics, finished_metrics
-from .stats import compare_to_baseline, paired_bootstrap, stratified_bootstrap, correct, paired_deltas, interaction_table, seed_test, SOURCE_LANG, _cell_rng
+from .stats import compare_to_baseline, paired_bootstrap, stratified_bootstrap, correct, paired_deltas, interaction_table, seed_test, SOURCE_LANG, AVG_LABEL, _cell_rng
 
 # %% auto #0
 __all__ = ['PAPER_BEST', 'score_table', 'fmt_delta', 'transfer_table', 'transfer_matrix', 'transfer_heatmap', 'language_facts',
            'language_table', 'control_table', 'robustness_summary', 'robustness_tests', 'robustness_curves',
-           'target_average', 'claims_table', 'resource_gap', 'seed_table', 'strength_interactions',
-           'scale_interactions', 'scale_curves', 'provenance', 'methods_text']
+           'alignment_table', 'alignment_summary', 'target_average', 'claims_table', 'resource_gap', 'seed_table',
+           'strength_interactions', 'scale_interactions', 'scale_curves', 'provenance', 'methods_text']
 
 # %% ../nbs/12_report.ipynb #b440eb3c
 def score_table(metrics:pd.DataFrame) -> pd.DataFrame:
@@ -135,6 +135,27 @@ def robustness_curves(metrics:pd.DataFrame, p:StudyParams, title:str|None=None):
         ax.set_title(f"{t}: {n}", fontsize=9); ax.set_xlabel("strength"); ax.set_ylabel("zero-shot ×100")
     axes[0][0].legend(fontsize=8); fig.suptitle(title or "Robustness curves"); fig.tight_layout()
     return fig
+
+# %% ../nbs/12_report.ipynb #c928ead4
+def alignment_table(preds:pd.DataFrame, p:StudyParams, column:str="similarity_margin") -> pd.DataFrame:
+    "Δ of a per-pair similarity `column` vs the baseline per model × retrieval target × perturbation × language, with CIs and Holm."
+    if preds.empty or column not in preds: return pd.DataFrame()
+    s = preds[preds[column].notna()]
+    if not ((s.inter != "none").any() and (s.inter == "none").any()): return pd.DataFrame()
+    return compare_to_baseline(s.assign(score=s[column]), n=p.bootstrap, alpha=p.alpha, seed=0)
+
+def alignment_summary(at:pd.DataFrame, tt:pd.DataFrame, name:str="margin") -> pd.DataFrame:
+    "RQ4 in one table: the zero-shot average of a per-pair similarity (baseline, intermediate, Δ [CI] ×100) and the retrieval score's Δ [CI]."
+    if at.empty: return pd.DataFrame()
+    key = ["model", "target", "inter", "perturbation"]
+    a = at[at.language.isin(AVG_LABEL.values())]
+    out = a[key].assign(**{f"{name} base": a["base"].round(3), f"{name} inter": a["score"].round(3),
+                           f"Δ {name} [CI] ×100": a.apply(fmt_delta, axis=1), f"p_holm ({name})": a["p_holm"].round(4)})
+    if not tt.empty:
+        t = tt[tt.language.isin(AVG_LABEL.values())]
+        out = out.merge(t[key].assign(**{"Δ retrieval [CI] ×100": t.apply(fmt_delta, axis=1)}), on=key, how="left")
+    return out.reset_index(drop=True)
+
 
 # %% ../nbs/12_report.ipynb #7590b853
 PAPER_BEST = {"mnli", "anli", "squad", "squad2", "hellaswag"}   # "MNLI, SQuAD and HellaSwag achieve the best overall results" (ANLI+ contains MNLI)

@@ -10,11 +10,13 @@ import pandas as pd, yaml
 from .core import XStiltsError, RunId, parse_run_id, runs_dir, atomic_write_json, atomic_write_yaml, atomic_path, atomic_write_text
 
 # %% auto #0
-__all__ = ['PRED_COLUMNS', 'run_dir', 'run_status', 'environment', 'peak_rss_gib', 'check_not_overwriting', 'run_lock',
-           'write_record', 'write_failure', 'study_runs', 'load_predictions', 'finished_metrics', 'load_metrics']
+__all__ = ['PRED_COLUMNS', 'OPTIONAL_COLUMNS', 'run_dir', 'run_status', 'environment', 'peak_rss_gib', 'check_not_overwriting',
+           'run_lock', 'write_record', 'write_failure', 'study_runs', 'load_predictions', 'finished_metrics',
+           'load_metrics']
 
 # %% ../nbs/09_results.ipynb #6f3d1e46
 PRED_COLUMNS = ["model", "inter", "target", "seed", "task", "language", "perturbation", "example_id", "gold", "prediction", "score"]
+OPTIONAL_COLUMNS = ["similarity", "similarity_margin"]   # retrieval: each example's cosine to its gold translation, and that less its mean cosine to the other side (RQ4)
 
 def run_dir(study:str, rid:RunId) -> Path:
     "Folder of a run's record."
@@ -87,7 +89,7 @@ def write_record(d:Path, params:dict, metrics:dict, predictions:pd.DataFrame, en
     missing = [c for c in PRED_COLUMNS if c not in predictions.columns]
     if missing: raise ValueError(f"predictions lack columns {missing}")
     atomic_write_yaml(d/"params.yaml", params)
-    extra = [c for c in predictions.columns if c.startswith("score_")]  # per-example parts of corpus-level metrics
+    extra = [c for c in predictions.columns if c.startswith("score_") or c in OPTIONAL_COLUMNS]  # per-example parts of corpus-level metrics, similarities
     with atomic_path(d/"predictions.parquet") as tmp: predictions[PRED_COLUMNS + extra].to_parquet(tmp, index=False)
     atomic_write_json(d/"metrics.json", metrics)
     atomic_write_json(d/"env.json", env)
