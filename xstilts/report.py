@@ -80,14 +80,15 @@ def language_table(metrics:pd.DataFrame, p:StudyParams, inter:str="none") -> pd.
         t.columns = pd.MultiIndex.from_tuples([(l, *facts.set_index("language").loc[l, ["resource", "script"]]) for l in order], names=["language", "resource", "script"])
     return t
 
-def control_table(preds:pd.DataFrame, p:StudyParams, inter:str="none") -> pd.DataFrame:
-    "Pretrained tiny encoders against their never-pretrained controls, per target and language (Δ points, CI, Holm p)."
+def control_table(preds:pd.DataFrame, p:StudyParams, inter:str="none", column:str="score") -> pd.DataFrame:
+    "Pretrained tiny encoders against their never-pretrained controls on a per-example `column`, per target and language (Δ ×100, CI, Holm p)."
     rows = []
-    d = preds[(preds.inter == inter) & (preds.perturbation == "clean")]
+    if column not in preds: return pd.DataFrame()
+    d = preds[(preds.inter == inter) & (preds.perturbation == "clean") & preds[column].notna()]
     for m in sorted(d.model.unique()):
         if not m.startswith("tiny-") or f"random-{m[5:]}" not in set(d.model): continue
         for (target, lang), g in d[d.model.isin([m, f"random-{m[5:]}"])].groupby(["target", "language"]):
-            s = g.groupby(["model", "example_id"]).score.mean().unstack("model").dropna()
+            s = g.groupby(["model", "example_id"])[column].mean().unstack("model").dropna()
             if len(s) < 2: continue
             r = paired_bootstrap(s[m].to_numpy(), s[f"random-{m[5:]}"].to_numpy(), n=p.bootstrap, alpha=p.alpha, seed=0)
             rows.append({"model": m, "control": f"random-{m[5:]}", "target": target, "language": lang,
