@@ -445,26 +445,26 @@ def pair_similarity(x, y, d:dict) -> float:
     a, b = normalize(x[[i for i, _ in pairs]]), normalize(y[[j for _, j in pairs]])
     return float((a * b).sum(1).mean())
 
-def gold_similarity(x, y, d:dict, side:str, margin:bool=False) -> np.ndarray:
+def gold_similarity(x, y, d:dict, side:str) -> tuple[np.ndarray, np.ndarray]:
     """Per sentence of `side` ('src': rows of x; 'tgt': rows of y), the cosine similarity to its gold translation (the
-    first, where it has several); NaN where it has none. With `margin`, minus its mean cosine to every sentence of the
-    other side: how much closer its translation is than an average sentence, which a uniformly high cosine (an
-    anisotropic encoder) does not raise. Recorded per example, so that RQ4 compares systems pair by pair."""
+    first, where it has several), and that minus its mean cosine to every sentence of the other side (the margin: how
+    much closer its translation is than an average sentence, which a uniformly high cosine, an anisotropic encoder,
+    does not raise); NaN where it has none. Recorded per example, so that RQ4 compares systems pair by pair."""
     si, ti = {s["id"]: i for i, s in enumerate(d["src"])}, {t["id"]: i for i, t in enumerate(d["tgt"])}
     first = {}
     for a, b in d["gold"]:
         if a in si and b in ti: first.setdefault(si[a] if side == "src" else ti[b], (si[a], ti[b]))
-    out = np.full(len(d[side]), np.nan)
+    cos, margin = np.full(len(d[side]), np.nan), np.full(len(d[side]), np.nan)
     if first:
         k, ij = np.array(list(first)), np.array(list(first.values()))
         xs, ys = normalize(x[ij[:, 0]]), normalize(y[ij[:, 1]])
-        out[k] = (xs * ys).sum(1)
-        if margin: out[k] -= xs @ normalize(y).mean(0) if side == "src" else ys @ normalize(x).mean(0)   # mean cosine = dot with the mean
-    return out
+        cos[k] = (xs * ys).sum(1)
+        margin[k] = cos[k] - (xs @ normalize(y).mean(0) if side == "src" else ys @ normalize(x).mean(0))   # mean cosine = dot with the mean
+    return cos, margin
 
 def _similarities(x, y, d:dict, side:str) -> dict:
     "The per-example similarity columns of a retrieval set's records."
-    return {"similarity": gold_similarity(x, y, d, side), "similarity_margin": gold_similarity(x, y, d, side, margin=True)}
+    return dict(zip(("similarity", "similarity_margin"), gold_similarity(x, y, d, side)))
 
 def _retrieval_eval(task, d:dict, model, tok, layer:int, p:StudyParams, threshold=None, y=None):
     """(gold, prediction, per-example records, metric value, ids, threshold, mean similarity of gold pairs, each example's
