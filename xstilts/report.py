@@ -11,10 +11,11 @@ from .results import study_runs, load_predictions, load_metrics, finished_metric
 from .stats import compare_to_baseline, paired_bootstrap, stratified_bootstrap, correct, paired_deltas, interaction_table, seed_test, SOURCE_LANG, AVG_LABEL, _cell_rng
 
 # %% auto #0
-__all__ = ['PAPER_BEST', 'score_table', 'fmt_delta', 'transfer_table', 'transfer_matrix', 'transfer_heatmap', 'language_facts',
-           'language_table', 'control_table', 'robustness_summary', 'robustness_tests', 'robustness_curves',
-           'alignment_table', 'alignment_summary', 'target_average', 'claims_table', 'resource_gap', 'seed_table',
-           'strength_interactions', 'scale_interactions', 'scale_curves', 'provenance', 'methods_text']
+__all__ = ['PAPER_BEST', 'score_table', 'fmt_delta', 'transfer_table', 'transfer_matrix', 'best_per_target', 'transfer_heatmap',
+           'language_facts', 'language_table', 'control_table', 'robustness_summary', 'robustness_tests',
+           'robustness_curves', 'alignment_table', 'alignment_summary', 'target_average', 'claims_table',
+           'resource_gap', 'seed_table', 'strength_interactions', 'scale_interactions', 'scale_curves', 'provenance',
+           'methods_text']
 
 # %% ../nbs/12_report.ipynb #b440eb3c
 def score_table(metrics:pd.DataFrame) -> pd.DataFrame:
@@ -39,6 +40,13 @@ def transfer_matrix(tt:pd.DataFrame, language:str="avg-zero-shot", perturbation:
     t = tt[(tt.language == language) & (tt.perturbation == perturbation)]
     if t.empty: return pd.DataFrame()
     return t.assign(cell=t.apply(fmt_delta, axis=1)).pivot_table(index=["model", "inter"], columns="target", values="cell", aggfunc="first")
+
+def best_per_target(tt:pd.DataFrame, language:str="avg-zero-shot", perturbation:str="clean") -> pd.DataFrame:
+    "Per model × target, the intermediate task with the largest Δ on one language row (default: the zero-shot average), with its CI and Holm p."
+    t = tt[(tt.language == language) & (tt.perturbation == perturbation)].dropna(subset=["delta"]) if len(tt) else tt
+    if t.empty: return pd.DataFrame()
+    b = t.loc[t.groupby(["model", "target"], sort=True)["delta"].idxmax()]
+    return b.assign(**{"Δ [CI] ×100": b.apply(fmt_delta, axis=1)})[["model", "target", "inter", "Δ [CI] ×100", "p_holm", "significant"]].reset_index(drop=True)
 
 # %% ../nbs/12_report.ipynb #4960adc2
 def transfer_heatmap(tt:pd.DataFrame, language:str="avg-zero-shot", title:str|None=None, perturbation:str="clean"):
