@@ -437,26 +437,27 @@ def _attack_query(task, ops, model, tok, labels, ml, p, metric):
 def _embed(model, tok, items:list[dict], layer:int, p:StudyParams):
     return embed(model, encode_retrieval(items, tok, min(p.train.max_length, tok.model_max_length or 512)), tok.pad_token_id, layer=layer, precision=p.train.precision)
 
+def _gold_pairs(d:dict) -> np.ndarray:
+    "Row indices (in `src`, in `tgt`) of a retrieval set's gold translation pairs whose sentences are both in the set."
+    si, ti = {s["id"]: i for i, s in enumerate(d["src"])}, {t["id"]: i for i, t in enumerate(d["tgt"])}
+    return np.array([(si[a], ti[b]) for a, b in d["gold"] if a in si and b in ti], dtype=np.int64).reshape(-1, 2)
+
 def pair_similarity(x, y, d:dict) -> float:
     "Mean cosine similarity of the gold translation pairs of a retrieval set (rows of x: `src`, of y: `tgt`)."
-    si, ti = {s["id"]: i for i, s in enumerate(d["src"])}, {t["id"]: i for i, t in enumerate(d["tgt"])}
-    pairs = [(si[a], ti[b]) for a, b in d["gold"] if a in si and b in ti]
-    if not pairs: return float("nan")
-    a, b = normalize(x[[i for i, _ in pairs]]), normalize(y[[j for _, j in pairs]])
-    return float((a * b).sum(1).mean())
+    ij = _gold_pairs(d)
+    if not len(ij): return float("nan")
+    return float((normalize(x[ij[:, 0]]) * normalize(y[ij[:, 1]])).sum(1).mean())
 
 def gold_similarity(x, y, d:dict, side:str) -> tuple[np.ndarray, np.ndarray]:
     """Per sentence of `side` ('src': rows of x; 'tgt': rows of y), the cosine similarity to its gold translation (the
     first, where it has several), and that minus its mean cosine to every sentence of the other side (the margin: how
     much closer its translation is than an average sentence, which a uniformly high cosine, an anisotropic encoder,
     does not raise); NaN where it has none. Recorded per example, so that RQ4 compares systems pair by pair."""
-    si, ti = {s["id"]: i for i, s in enumerate(d["src"])}, {t["id"]: i for i, t in enumerate(d["tgt"])}
-    first = {}
-    for a, b in d["gold"]:
-        if a in si and b in ti: first.setdefault(si[a] if side == "src" else ti[b], (si[a], ti[b]))
+    ij = _gold_pairs(d)
     cos, margin = np.full(len(d[side]), np.nan), np.full(len(d[side]), np.nan)
-    if first:
-        k, ij = np.array(list(first)), np.array(list(first.values()))
+    if len(ij):
+        k, first = np.unique(ij[:, 0 if side == "src" else 1], return_index=True)   # each sentence's first gold pair
+        ij = ij[first]
         xs, ys = normalize(x[ij[:, 0]]), normalize(y[ij[:, 1]])
         cos[k] = (xs * ys).sum(1)
         margin[k] = cos[k] - (xs @ normalize(y).mean(0) if side == "src" else ys @ normalize(x).mean(0))   # mean cosine = dot with the mean
