@@ -180,7 +180,7 @@ def pretrain_mlm(model, tokenizer, corpus:dict, pp, progress:bool=False) -> list
     "Pretrain `model` (an MLM head model) on `corpus` {lang: sentences} with settings `pp`; returns the loss curve."
     import torch
     from transformers import DataCollatorForLanguageModeling, get_linear_schedule_with_warmup
-    from xstilts.train import autocast
+    from xstilts.train import autocast, cpu_dropout
     seqs = {l: _pack(tokenizer, s, pp.max_length) for l, s in corpus.items() if s}
     langs = sorted(seqs)
     share = torch.tensor([len(seqs[l]) for l in langs], dtype=torch.float)
@@ -200,7 +200,7 @@ def pretrain_mlm(model, tokenizer, corpus:dict, pp, progress:bool=False) -> list
             pick = [seqs[l][i] for i in torch.randint(len(seqs[l]), (pp.batch_size,), generator=gen).tolist()]
         torch.manual_seed(pp.seed * 1_000_003 + step)  # the collator's masking draws from the global generator
         batch = coll([{"input_ids": x} for x in pick])
-        with autocast(pp.precision):
+        with autocast(pp.precision), cpu_dropout(model.device):
             loss = mlm_loss(model, batch["input_ids"], (batch["input_ids"] != tokenizer.pad_token_id).long(), batch["labels"])
         loss.backward(); torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step(); sched.step(); opt.zero_grad(set_to_none=True)

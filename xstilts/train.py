@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_train.ipynb #fb490b0c
 from __future__ import annotations
-import math, os, random, time
+import contextlib, math, os, random, time
 from pathlib import Path
 import numpy as np
 import torch
@@ -13,8 +13,8 @@ from .features import collate, length_grouped_batches
 
 # %% auto #0
 __all__ = ['dist_state', 'end_processes', 'is_main_process', 'device', 'use_bf16', 'autocast', 'TrainState', 'adamw',
-           'clip_grads', 'token_norm', 'step_loss', 'shard', 'mean_loss', 'sync_grads', 'train_loop',
-           'sampling_weights', 'tie_encoders', 'train_multitask']
+           'clip_grads', 'token_norm', 'step_loss', 'fast_dropout', 'cpu_dropout', 'shard', 'mean_loss', 'sync_grads',
+           'train_loop', 'sampling_weights', 'tie_encoders', 'train_multitask']
 
 # %% ../nbs/06_train.ipynb #c4053dd9
 def dist_state():
@@ -102,6 +102,30 @@ def step_loss(model, batch:dict, norm:float|None=None) -> torch.Tensor:
     logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits
     return torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), ignore_index=-100, reduction="sum") / (norm * labels.shape[0])
 
+# %% ../nbs/06_train.ipynb #5f2e8b31
+_torch_dropout = torch.nn.functional.dropout
+
+def fast_dropout(input:torch.Tensor, p:float=0.5, training:bool=True, inplace:bool=False) -> torch.Tensor:
+    "Inverted dropout from 16-bit lanes of torch's 64-bit random integers (CPU tensors); anything else goes to torch's dropout."
+    if not training or p <= 0.0 or p >= 1.0 or input.device.type != "cpu" or not input.is_floating_point():
+        return _torch_dropout(input, p, training, inplace)
+    cut = round(p * 65536); n = input.numel()
+    lanes = torch.randint(-2**63, 2**63 - 1, ((n + 3) // 4,), dtype=torch.int64).view(torch.int16)[:n].view(input.shape)
+    keep = lanes >= cut - 32768     # a lane is uniform on [-32768, 32767]: P(drop) = cut / 65536
+    scale = 65536 / (65536 - cut)
+    if inplace: return input.mul_(keep).mul_(scale)
+    if input.dtype == torch.float32: return input * keep.to(input.dtype).mul_(scale)   # the mask scaled once: the backward is one multiply
+    return (input * keep).mul_(scale)   # bf16/fp16: the scale applied in float per element, as torch does, not rounded to bf16 first
+
+@contextlib.contextmanager
+def cpu_dropout(dev:torch.device):
+    "Within the block, `torch.nn.functional.dropout` is `fast_dropout` when `dev` is the CPU (elsewhere: unchanged)."
+    if dev.type != "cpu": yield; return
+    F = torch.nn.functional; F.dropout = fast_dropout
+    try: yield
+    finally: F.dropout = _torch_dropout
+
+
 # %% ../nbs/06_train.ipynb #5a8c8391
 def shard(idx:list, st) -> tuple[list, float]:
     "This process's share of the global batch `idx`, and the loss weight that makes the processes' mean the batch mean."
@@ -169,7 +193,7 @@ def train_loop(model,                   # a transformers model whose forward ret
         idx, wt = shard(order[pos], dist); pos += 1
         model.train()
         batch = {k: v.to(dev_) for k, v in collate([train_feats[i] for i in idx], pad_id).items()}
-        with autocast(tp.precision, dev_): loss = step_loss(model, batch, norm)
+        with autocast(tp.precision, dev_), cpu_dropout(dev_): loss = step_loss(model, batch, norm)
         if wt != 1.0: loss = loss * wt
         seen = mean_loss(loss, dist)
         if not torch.isfinite(seen): raise FloatingPointError(f"{desc}: loss is {seen.item()} at step {step}")
@@ -246,7 +270,7 @@ def train_multitask(models:dict,        # task -> model with a head for it (enco
         idx, wt = shard(queues[t].pop(), dist)
         m = models[t]; m.train()
         batch = {k: v.to(dev_) for k, v in collate([feats[t][i] for i in idx], pad_id).items()}
-        with autocast(tp.precision, dev_): loss = step_loss(m, batch, norms[t])
+        with autocast(tp.precision, dev_), cpu_dropout(dev_): loss = step_loss(m, batch, norms[t])
         if wt != 1.0: loss = loss * wt
         seen = mean_loss(loss, dist)
         if not torch.isfinite(seen): raise FloatingPointError(f"{desc}: {t} loss is {seen.item()} at step {step}")
