@@ -5,6 +5,7 @@
 # %% ../nbs/04_features.ipynb #00bee339
 from __future__ import annotations
 import random
+import numpy as np
 import torch
 from .core import XStiltsError, did_you_mean
 
@@ -190,16 +191,15 @@ def encode_mlm(examples:list[dict],  # {'text', 'language'} records
 
 # %% ../nbs/04_features.ipynb #4894a9fa
 def _pad(seqs:list[list[int]], value:int) -> torch.Tensor:
-    n = max((len(s) for s in seqs), default=0)
-    out = torch.full((len(seqs), n), value, dtype=torch.long)
-    for i, s in enumerate(seqs): out[i, :len(s)] = torch.tensor(s, dtype=torch.long)
-    return out
+    "`seqs` as one int64 tensor, right-padded with `value` (filled in numpy: one small torch op per row cost 0.5 ms a batch)."
+    out = np.full((len(seqs), max((len(s) for s in seqs), default=0)), value, dtype=np.int64)
+    for i, s in enumerate(seqs): out[i, :len(s)] = s
+    return torch.from_numpy(out)
 
 def _inputs(feats, pad_id) -> dict:
     ids = _pad([f["input_ids"] for f in feats], pad_id)
-    mask = torch.zeros_like(ids)
-    for i, f in enumerate(feats): mask[i, :len(f["input_ids"])] = 1
-    return {"input_ids": ids, "attention_mask": mask}
+    lengths = np.fromiter((len(f["input_ids"]) for f in feats), dtype=np.int64, count=len(feats))
+    return {"input_ids": ids, "attention_mask": torch.from_numpy((np.arange(ids.shape[1]) < lengths[:, None]).astype(np.int64))}
 
 def collate_classification(feats:list[dict], pad_id:int) -> dict:
     "Batch of (pair) classification or retrieval features: `input_ids`, `attention_mask`, `labels` if present."
