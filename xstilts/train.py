@@ -186,13 +186,13 @@ def train_loop(model,                   # a transformers model whose forward ret
         rng.setstate(st["rng"]); torch.set_rng_state(st["torch_rng"])
         hist.setdefault("resumed_at", []).append(step)
     bar = tqdm(total=total, initial=step, desc=desc, disable=not progress, mininterval=1)
+    model.train()   # every module (a wrapper's own flag says nothing of the model it wraps); again after each evaluation
     while step < total:
         if order is None or pos >= len(order):
             order = ([list(range(i, min(i + tp.batch_size, len(lengths)))) for i in range(0, len(lengths), tp.batch_size)] if presorted
                      else length_grouped_batches(lengths, tp.batch_size, rng))
             pos = 0
         idx, wt = shard(order[pos], dist); pos += 1
-        if not model.training: model.train()   # again after each dev evaluation (a walk over every module)
         batch = {k: v.to(dev_) for k, v in collate([train_feats[i] for i in idx], pad_id).items()}
         with autocast(tp.precision, dev_), cpu_dropout(dev_): loss = step_loss(model, batch, norm)
         if wt != 1.0: loss = loss * wt
@@ -202,7 +202,7 @@ def train_loop(model,                   # a transformers model whose forward ret
         opt.step(); sched.step(); opt.zero_grad(set_to_none=True)
         step += 1; hist["losses"].append(round(seen.item(), 5)); bar.update(1)
         if dev_score is not None and step in eval_at:
-            s = float(dev_score(model)); hist["dev"].append({"step": step, "score": s})
+            s = float(dev_score(model)); hist["dev"].append({"step": step, "score": s}); model.train()
             bar.set_postfix(dev=f"{s:.3f}")
             if s > best: best, best_state = s, {k: v.detach().clone() for k, v in model.state_dict().items()}
         if tp.checkpoint_every and step % tp.checkpoint_every == 0 and step < total and (dist is None or dist.is_main_process):
