@@ -652,9 +652,8 @@ NLI_MIXES = {
                        ("add_place", 1), ("change_place", 0.6), ("agent", 0.8), ("verb", 1.2), ("negate", 3)),
                 n_edits=(0.75, 0.25)),
     "xnli": Mix(patient="object", p_role=0.3, p_category=0.15, p_place=0.4, p_front=0.1, p_alt=0.3,
-                edits=(("drop_adj", 3), ("add_adj", 1.2), ("other_adj", 1), ("antonym", 1.2), ("generalize", 2),
-                       ("specialize", 1), ("sibling", 0.8), ("count", 0.8), ("count_some", 1.5), ("drop_place", 1.5),
-                       ("add_place", 0.8), ("change_place", 0.5), ("agent", 0.5), ("verb", 0.8), ("negate", 3.5)),
+                edits=(("drop_adj", 3), ("add_adj", 1.2), ("other_adj", 1), ("count", 0.8), ("count_some", 1.5),
+                       ("drop_place", 1.5), ("add_place", 0.8), ("change_place", 0.5), ("negate", 3.5)),  # no lexical relations: see above
                 n_edits=(0.65, 0.35)),
 }
 
