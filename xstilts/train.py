@@ -121,9 +121,9 @@ def fast_dropout(input:torch.Tensor, p:float=0.5, training:bool=True, inplace:bo
 def cpu_dropout(dev:torch.device):
     "Within the block, `torch.nn.functional.dropout` is `fast_dropout` when `dev` is the CPU (elsewhere: unchanged)."
     if dev.type != "cpu": yield; return
-    F = torch.nn.functional; F.dropout = fast_dropout
+    F = torch.nn.functional; before, F.dropout = F.dropout, fast_dropout
     try: yield
-    finally: F.dropout = _torch_dropout
+    finally: F.dropout = before   # what was there: a nested block, or another patch, keeps its own
 
 
 # %% ../nbs/06_train.ipynb #5a8c8391
