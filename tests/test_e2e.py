@@ -108,6 +108,39 @@ def test_quick_embedded_study(xs_env):
         m1, m2 = (json.loads((x/d.name/"metrics.json").read_text()) for x in (runs, runs2))
         assert [(s["language"], s["value"]) for s in m1["scores"]] == [(s["language"], s["value"]) for s in m2["scores"]], d.name
 
+def test_quick_draws_study(xs_env):
+    "Pretraining draws (`params/draws.yaml`, which extends the default study): each draw is its own encoder of the same recipe, and the report tests across them."
+    r = xstilts("run", "params/draws.yaml", "--quick", "--workers", "2", "--threads", "1", env=xs_env)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    runs, reports = _study(xs_env, "embedded-draws-quick")
+    base, draws = yaml.safe_load((ROOT/"params"/"embedded.yaml").read_text()), yaml.safe_load((ROOT/"params"/"draws.yaml").read_text())
+    q = draws["quick"]
+    n_runs = len(q["models"]) * len(q["intermediates"]) * len(q["targets"]) * len(q["seeds"]) + len(q["seeds"])   # + the control on xnli
+    assert len([d for d in runs.iterdir() if (d/"DONE").exists()]) == n_runs
+    rec = {m: yaml.safe_load((runs/f"model={m}__inter=none__target=xnli__seed=1"/"params.yaml").read_text()) for m in q["models"]}
+    assert rec["tiny-xs"]["pretrain"]["seed"] == base.get("pretrain", {}).get("seed", 0) and rec["tiny-xs@1"]["pretrain"]["seed"] == 1
+    assert {k: v for k, v in rec["tiny-xs"]["pretrain"].items() if k != "seed"} == {k: v for k, v in rec["tiny-xs@1"]["pretrain"].items() if k != "seed"}
+    assert rec["tiny-xs@1"]["world"] == rec["tiny-xs"]["world"] and rec["tiny-xs@1"]["train"] == rec["tiny-xs"]["train"]   # inherited from embedded.yaml
+    enc = {json.loads((d/"pretraining.json").read_text())["key"]["pretrain"]["seed"]: d for d in (Path(xs_env["XSTILTS_CACHE"])/"encoders").glob("tiny-xs-*")}
+    assert sorted(enc) == [0, 1]   # two pretrainings, one per draw
+    from safetensors.torch import load_file
+    w0, w1 = (load_file(enc[s]/"model.safetensors") for s in (0, 1))
+    assert w0.keys() == w1.keys() and not all((w0[k] == w1[k]).all() for k in w0), "another seed, other weights"
+    assert (enc[0]/"tokenizer.json").read_text() == (enc[1]/"tokenizer.json").read_text(), "the same tokenizer: one recipe"
+    nb = json.loads((reports/"summary.ipynb").read_text())
+    assert not [o for c in nb["cells"] for o in c.get("outputs", []) if o["output_type"] == "error"]
+    html = (reports/"summary.html").read_text()
+    assert "Pretraining draws" in html and "draws agreeing" in html and "sd between draws" in html and "none − random-xs" in html
+    from xstilts.core import load_params
+    from xstilts.results import load_predictions
+    from xstilts.report import draw_tests
+    p = load_params(ROOT/"params"/"draws.yaml", quick=True)
+    dx = draw_tests(load_predictions(p.study), p)
+    assert set(dx.language) == {*[l for l in yaml.safe_load((runs/"model=tiny-xs__inter=none__target=xnli__seed=1"/"params.yaml").read_text())["languages"] if l != "en"], "avg-zero-shot"}
+    dx = dx[dx.language == "avg-zero-shot"]
+    assert sorted(zip(dx.target, dx.comparison)) == sorted([(t, "mnli − none") for t in q["targets"]] + [("xnli", "none − random-xs")])
+    assert (dx.n_draws == 2).all() and dx.delta.between(dx.lo, dx.hi).all()
+
 DATA = os.environ.get("XSTILTS_DATA")
 
 @pytest.mark.skipif(not DATA or not os.path.isdir(DATA), reason="XSTILTS_DATA not set: real-data tests need ../shared/data")

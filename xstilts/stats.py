@@ -11,9 +11,9 @@ from statsmodels.stats.multitest import multipletests
 from .core import XStiltsError, did_you_mean, stable_hash
 
 # %% auto #0
-__all__ = ['CORRECTIONS', 'SOURCE_LANG', 'AVG_LABEL', 'COLUMNS', 'paired_bootstrap', 'stratified_bootstrap', 'paired_permutation',
-           'seed_test', 'aso_eps_min', 'correct', 'compare_to_baseline', 'paired_deltas', 'trend_test',
-           'interaction_table']
+__all__ = ['CORRECTIONS', 'SOURCE_LANG', 'AVG_LABEL', 'COLUMNS', 'paired_bootstrap', 'stratified_bootstrap', 'multi_bootstrap',
+           'paired_permutation', 'seed_test', 'aso_eps_min', 'correct', 'compare_to_baseline', 'paired_deltas',
+           'trend_test', 'interaction_table']
 
 # %% ../nbs/10_stats.ipynb #f6b2b17e
 def _diffs(a, b) -> np.ndarray:
@@ -74,6 +74,38 @@ def stratified_bootstrap(groups:dict,          # stratum name -> (a, b): paired 
                           method="percentile", confidence_level=1 - alpha, rng=np.random.default_rng(seed))
     ci = res.confidence_interval
     return dict(delta=delta, lo=float(ci.low), hi=float(ci.high), p=_boot_p(res.bootstrap_distribution, max(np.abs(d).max() for d in ds)), n_examples=n_ex)
+
+# %% ../nbs/10_stats.ipynb #a1b2c3d5
+def multi_bootstrap(groups:dict,          # stratum (e.g. language) -> array (draws × examples): per-example values under each pretraining draw
+                    n:int=10_000,         # bootstrap resamples
+                    alpha:float=0.05,     # 1 - confidence level of the interval
+                    seed:int|np.random.Generator=0, # random seed (or a numpy Generator)
+                   ) -> dict:
+    "Multi-bootstrap (Sellam et al. 2022) of the mean over strata of the mean over draws and examples: dict(delta, lo, hi, p, n_draws, n_examples)."
+    arrs = {k: np.asarray(v, dtype=float) for k, v in groups.items()}
+    for k, v in arrs.items():
+        if v.ndim != 2: raise XStiltsError(f"multi_bootstrap: stratum {k!r} must be a draws × examples array, got shape {v.shape}")
+        if not np.isfinite(v).all(): raise XStiltsError(f"multi_bootstrap: stratum {k!r} has {int((~np.isfinite(v)).sum())} NaN/inf values")
+    arrs = {k: v for k, v in arrs.items() if v.size}
+    if not arrs: raise XStiltsError(f"multi_bootstrap: no examples in any stratum ({', '.join(map(str, groups)) or 'no strata'})")
+    draws = {v.shape[0] for v in arrs.values()}
+    if len(draws) > 1: raise XStiltsError(f"multi_bootstrap: every stratum needs the same draws, got {sorted(draws)} rows")
+    k, n_ex = draws.pop(), sum(v.shape[1] for v in arrs.values())
+    delta = float(np.mean([v.mean() for v in arrs.values()]))
+    if k < 2 and all(v.shape[1] < 2 for v in arrs.values()): return dict(delta=delta, lo=np.nan, hi=np.nan, p=np.nan, n_draws=k, n_examples=n_ex)
+    rng, dist = np.random.default_rng(seed), np.empty(n)
+    step = _batch(max(v.shape[1] for v in arrs.values()))
+    for s in range(0, n, step):
+        b = min(step, n - s)
+        w = rng.multinomial(k, np.full(k, 1 / k), size=b) / k   # (b, draws): each resample's weight on each draw
+        tot = np.zeros(b)
+        for v in arrs.values():
+            idx = rng.integers(0, v.shape[1], size=(b, v.shape[1]))
+            tot += np.take_along_axis(w @ v, idx, axis=1).mean(axis=1)   # drawn examples' means over the drawn draws
+        dist[s:s + b] = tot / len(arrs)
+    lo, hi = np.percentile(dist, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+    return dict(delta=delta, lo=float(lo), hi=float(hi), p=_boot_p(dist, max(np.abs(v).max() for v in arrs.values())), n_draws=k, n_examples=n_ex)
+
 
 # %% ../nbs/10_stats.ipynb #db8b0de1
 def _mean_diff(x, y, axis=-1): return np.mean(x, axis=axis) - np.mean(y, axis=axis)
