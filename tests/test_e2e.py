@@ -133,12 +133,17 @@ def test_quick_draws_study(xs_env):
     assert "Pretraining draws" in html and "draws agreeing" in html and "sd between draws" in html and "none − random-xs" in html
     from xstilts.core import load_params
     from xstilts.results import load_predictions
-    from xstilts.report import draw_tests
+    from xstilts.report import draw_tests, target_average
+    import numpy as np
     p = load_params(ROOT/"params"/"draws.yaml", quick=True)
-    dx = draw_tests(load_predictions(p.study), p)
+    preds = load_predictions(p.study)
+    dx = draw_tests(preds, p)
+    ta = target_average(preds, p).set_index(["model", "inter"])   # the average over targets, per draw: target_average's, computed apart
+    avg = dx[(dx.target == "average") & (dx.comparison == "mnli − none")].iloc[0]
+    assert all(np.isclose(avg[m], ta.loc[(m, "mnli"), "delta"] * 100) for m in q["models"]) and np.isclose(avg["delta"], ta.loc[list(q["models"])].delta.mean())
     assert set(dx.language) == {*[l for l in yaml.safe_load((runs/"model=tiny-xs__inter=none__target=xnli__seed=1"/"params.yaml").read_text())["languages"] if l != "en"], "avg-zero-shot"}
     dx = dx[dx.language == "avg-zero-shot"]
-    assert sorted(zip(dx.target, dx.comparison)) == sorted([(t, "mnli − none") for t in q["targets"]] + [("xnli", "none − random-xs")])
+    assert sorted(zip(dx.target, dx.comparison)) == sorted([(t, "mnli − none") for t in [*q["targets"], "average"]] + [("xnli", "none − random-xs")])
     assert (dx.n_draws == 2).all() and dx.delta.between(dx.lo, dx.hi).all()
 
 DATA = os.environ.get("XSTILTS_DATA")

@@ -380,7 +380,7 @@ def draw_table(metrics:pd.DataFrame, p, inter:str="none") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 def draw_tests(preds:pd.DataFrame, p, perturbation:str="clean") -> pd.DataFrame:
-    "Per encoder with several draws × target × comparison (each intermediate task − baseline, baseline − control) × language and zero-shot average: Δ per draw and pooled, multi-bootstrap CI, Holm (within the averages, within the languages)."
+    "Per encoder with several draws × target (and their average) × comparison (each intermediate task − baseline, baseline − control) × language and zero-shot average: Δ per draw and pooled, multi-bootstrap CI, Holm (within the averages, within the languages)."
     from xstilts.stats import multi_bootstrap
     d = preds[preds.perturbation == perturbation] if len(preds) else preds
     groups = draw_groups(d.model.unique()) if len(d) else {}
@@ -388,8 +388,15 @@ def draw_tests(preds:pd.DataFrame, p, perturbation:str="clean") -> pd.DataFrame:
     per_ex = d.groupby(["model", "inter", "target", "language", "example_id"], observed=True)["score"].mean()
     have_l = set(per_ex.index.droplevel("example_id")); have = {k[:3] for k in have_l}
     rows = []
+    def add(key, use, models, weights=None):   # one row: each draw's Δ and own interval, and the pooled multi-bootstrap
+        r = multi_bootstrap(use, n=p.bootstrap, alpha=p.alpha, seed=_cell_rng(0, key), weights=weights)
+        own = [stratified_bootstrap({s: (v[k], np.zeros(v.shape[1])) for s, v in use.items()}, n=p.bootstrap, alpha=p.alpha,
+                                    seed=_cell_rng(0, (*key, models[k])), weights=weights) for k in range(len(models))]
+        side = np.sign(r["delta"])
+        rows.append(dict(zip(["encoder", "target", "comparison", "language"], key), **{m: o["delta"] * 100 for m, o in zip(models, own)},
+                         **{"draws agreeing": f"{sum(bool(side) and (o['lo'] > 0 if side > 0 else o['hi'] < 0) for o in own)}/{len(own)}"}, **r))
     for base, models in groups.items():
-        ctrl = control_of(base, set(d.model))
+        ctrl, pooled = control_of(base, set(d.model)), {}
         for target in sorted(d[d.model.isin(models)].target.unique()):
             inters = sorted({i for m, i, t in have if t == target and m in models and i != "none"})
             comps = [(f"{i} − none", [(m, i) for m in models], [(m, "none") for m in models]) for i in inters]
@@ -406,14 +413,11 @@ def draw_tests(preds:pd.DataFrame, p, perturbation:str="clean") -> pd.DataFrame:
                 if not strata: continue
                 label = AVG_LABEL[langs[0] != SOURCE_LANG]
                 for lang, use in [*(((l, {l: v}) for l, v in strata.items()) if len(strata) > 1 else ()), (label, strata)]:
-                    key = (base, target, name, lang)
-                    r = multi_bootstrap(use, n=p.bootstrap, alpha=p.alpha, seed=_cell_rng(0, key))
-                    own = [stratified_bootstrap({l: (v[k], np.zeros(v.shape[1])) for l, v in use.items()}, n=p.bootstrap, alpha=p.alpha,
-                                                seed=_cell_rng(0, (*key, models[k]))) for k in range(len(models))]
-                    side = np.sign(r["delta"])
-                    rows.append(dict(encoder=base, target=target, comparison=name, language=lang, **{m: o["delta"] * 100 for m, o in zip(models, own)},
-                                     **{"draws agreeing": f"{sum(bool(side) and (o['lo'] > 0 if side > 0 else o['hi'] < 0) for o in own)}/{len(own)}"},
-                                     **r))
+                    add((base, target, name, lang), use, models)
+                if label == AVG_LABEL[True]: pooled.setdefault(name, {}).update({(target, l): v for l, v in strata.items()})
+        for name, use in pooled.items():   # over targets, each the mean over its zero-shot languages (as `target_average`)
+            ts = [t for t, _ in use]
+            if len(set(ts)) > 1: add((base, "average", name, AVG_LABEL[True]), use, models, {s: 1 / (len(set(ts)) * ts.count(s[0])) for s in use})
     out = pd.DataFrame(rows)
     if out.empty: return out
     out["p_holm"] = np.nan

@@ -80,8 +80,9 @@ def multi_bootstrap(groups:dict,          # stratum (e.g. language) -> array (dr
                     n:int=10_000,         # bootstrap resamples
                     alpha:float=0.05,     # 1 - confidence level of the interval
                     seed:int|np.random.Generator=0, # random seed (or a numpy Generator)
+                    weights:dict|None=None, # stratum -> weight of its mean (None: equal); normalized to sum 1
                    ) -> dict:
-    "Multi-bootstrap (Sellam et al. 2022) of the mean over strata of the mean over draws and examples: dict(delta, lo, hi, p, n_draws, n_examples)."
+    "Multi-bootstrap (Sellam et al. 2022) of the (weighted) mean over strata of the mean over draws and examples: dict(delta, lo, hi, p, n_draws, n_examples)."
     arrs = {k: np.asarray(v, dtype=float) for k, v in groups.items()}
     for k, v in arrs.items():
         if v.ndim != 2: raise XStiltsError(f"multi_bootstrap: stratum {k!r} must be a draws × examples array, got shape {v.shape}")
@@ -90,8 +91,12 @@ def multi_bootstrap(groups:dict,          # stratum (e.g. language) -> array (dr
     if not arrs: raise XStiltsError(f"multi_bootstrap: no examples in any stratum ({', '.join(map(str, groups)) or 'no strata'})")
     draws = {v.shape[0] for v in arrs.values()}
     if len(draws) > 1: raise XStiltsError(f"multi_bootstrap: every stratum needs the same draws, got {sorted(draws)} rows")
+    if weights is not None and (missing := [s for s in arrs if s not in weights]): raise XStiltsError(f"multi_bootstrap: no weight for stratum {missing[0]!r}")
+    wt = np.array([1.0 if weights is None else float(weights[s]) for s in arrs])
+    if (wt < 0).any() or wt.sum() <= 0: raise XStiltsError(f"multi_bootstrap: weights must be ≥ 0 and not all 0, got {dict(zip(arrs, wt))}")
+    wt = wt / wt.sum()
     k, n_ex = draws.pop(), sum(v.shape[1] for v in arrs.values())
-    delta = float(np.mean([v.mean() for v in arrs.values()]))
+    delta = float(sum(ws * v.mean() for ws, v in zip(wt, arrs.values())))
     if k < 2 and all(v.shape[1] < 2 for v in arrs.values()): return dict(delta=delta, lo=np.nan, hi=np.nan, p=np.nan, n_draws=k, n_examples=n_ex)
     rng, dist = np.random.default_rng(seed), np.empty(n)
     step = _batch(max(v.shape[1] for v in arrs.values()))
@@ -99,10 +104,10 @@ def multi_bootstrap(groups:dict,          # stratum (e.g. language) -> array (dr
         b = min(step, n - s)
         w = rng.multinomial(k, np.full(k, 1 / k), size=b) / k   # (b, draws): each resample's weight on each draw
         tot = np.zeros(b)
-        for v in arrs.values():
+        for ws, v in zip(wt, arrs.values()):
             idx = rng.integers(0, v.shape[1], size=(b, v.shape[1]))
-            tot += np.take_along_axis(w @ v, idx, axis=1).mean(axis=1)   # drawn examples' means over the drawn draws
-        dist[s:s + b] = tot / len(arrs)
+            tot += ws * np.take_along_axis(w @ v, idx, axis=1).mean(axis=1)   # drawn examples' means over the drawn draws
+        dist[s:s + b] = tot
     lo, hi = np.percentile(dist, [100 * alpha / 2, 100 * (1 - alpha / 2)])
     return dict(delta=delta, lo=float(lo), hi=float(hi), p=_boot_p(dist, max(np.abs(v).max() for v in arrs.values())), n_draws=k, n_examples=n_ex)
 
