@@ -115,7 +115,8 @@ def test_quick_draws_study(xs_env):
     runs, reports = _study(xs_env, "embedded-draws-quick")
     base, draws = yaml.safe_load((ROOT/"params"/"embedded.yaml").read_text()), yaml.safe_load((ROOT/"params"/"draws.yaml").read_text())
     q = draws["quick"]
-    n_runs = len(q["models"]) * len(q["intermediates"]) * len(q["targets"]) * len(q["seeds"]) + len(q["seeds"])   # + the control on xnli
+    sc = {**draws["also"]["scale"], **q["also"]["scale"]}   # the scale axis with two draws of tiny-s, on one task pair
+    n_runs = (len(q["models"]) * len(q["intermediates"]) * len(q["targets"]) + 1 + len(sc["models"]) * len(sc["intermediates"])) * len(q["seeds"])   # + the control on xnli
     assert len([d for d in runs.iterdir() if (d/"DONE").exists()]) == n_runs
     rec = {m: yaml.safe_load((runs/f"model={m}__inter=none__target=xnli__seed=1"/"params.yaml").read_text()) for m in q["models"]}
     assert rec["tiny-xs"]["pretrain"]["seed"] == base.get("pretrain", {}).get("seed", 0) and rec["tiny-xs@1"]["pretrain"]["seed"] == 1
@@ -133,18 +134,24 @@ def test_quick_draws_study(xs_env):
     assert "Pretraining draws" in html and "draws agreeing" in html and "sd between draws" in html and "none − random-xs" in html
     from xstilts.core import load_params
     from xstilts.results import load_predictions
-    from xstilts.report import draw_tests, target_average
+    from xstilts.report import draw_tests, target_average, scale_draw_tests
     import numpy as np
     p = load_params(ROOT/"params"/"draws.yaml", quick=True)
     preds = load_predictions(p.study)
     dx = draw_tests(preds, p)
     ta = target_average(preds, p).set_index(["model", "inter"])   # the average over targets, per draw: target_average's, computed apart
-    avg = dx[(dx.target == "average") & (dx.comparison == "mnli − none")].iloc[0]
+    avg = dx[(dx.target == "average") & (dx.comparison == "mnli − none") & (dx.encoder == "tiny-xs")].iloc[0]
     assert all(np.isclose(avg[m], ta.loc[(m, "mnli"), "delta"] * 100) for m in q["models"]) and np.isclose(avg["delta"], ta.loc[list(q["models"])].delta.mean())
     assert set(dx.language) == {*[l for l in yaml.safe_load((runs/"model=tiny-xs__inter=none__target=xnli__seed=1"/"params.yaml").read_text())["languages"] if l != "en"], "avg-zero-shot"}
     dx = dx[dx.language == "avg-zero-shot"]
-    assert sorted(zip(dx.target, dx.comparison)) == sorted([(t, "mnli − none") for t in [*q["targets"], "average"]] + [("xnli", "none − random-xs")])
+    assert sorted(zip(dx.encoder, dx.target, dx.comparison)) == sorted([("tiny-xs", t, "mnli − none") for t in [*q["targets"], "average"]]
+                                                                       + [("tiny-xs", "xnli", "none − random-xs"), ("tiny-s", "xnli", "mnli − none")])
     assert (dx.n_draws == 2).all() and dx.delta.between(dx.lo, dx.hi).all()
+    sdt = scale_draw_tests(preds, p).iloc[0]   # RQ6 across draws: the DiD is the difference of the sizes' mean Δs, each over its draws
+    assert sdt["sizes"] == "tiny-xs < tiny-s" and sdt["n_draws"] == 4 and sdt["did_lo"] <= sdt["did"] <= sdt["did_hi"]
+    assert np.isclose(sdt["did"] * 100, sdt["Δ tiny-s"] - sdt["Δ tiny-xs"])
+    xs = dx[(dx.target == "xnli") & (dx.comparison == "mnli − none") & (dx.encoder == "tiny-xs")].iloc[0]
+    assert np.isclose(sdt["Δ tiny-xs"], xs["delta"] * 100)   # the same draws' Δ as draw_tests gives
 
 DATA = os.environ.get("XSTILTS_DATA")
 

@@ -15,7 +15,7 @@ __all__ = ['PAPER_BEST', 'score_table', 'fmt_delta', 'transfer_table', 'transfer
            'language_facts', 'language_table', 'control_of', 'control_table', 'robustness_summary', 'robustness_tests',
            'robustness_curves', 'alignment_table', 'alignment_summary', 'target_average', 'claims_table',
            'resource_gap', 'seed_table', 'strength_interactions', 'scale_interactions', 'scale_curves', 'draw_groups',
-           'draw_table', 'draw_tests', 'provenance', 'methods_text']
+           'draw_table', 'draw_tests', 'scale_draw_tests', 'provenance', 'methods_text']
 
 # %% ../nbs/12_report.ipynb #b440eb3c
 def score_table(metrics:pd.DataFrame) -> pd.DataFrame:
@@ -425,6 +425,41 @@ def draw_tests(preds:pd.DataFrame, p, perturbation:str="clean") -> pd.DataFrame:
         out.loc[idx, "p_holm"] = correct(out.loc[idx, "p"].to_numpy(), "holm")
     out["significant"] = out["p_holm"] < p.alpha
     out["Δ [CI] ×100"] = out.apply(fmt_delta, axis=1)
+    return out
+
+def scale_draw_tests(preds:pd.DataFrame, p, perturbation:str="clean") -> pd.DataFrame:
+    "RQ6 across draws: per target × intermediate task, over the encoder sizes with several draws each, each size's Δ (zero-shot average, mean over its draws) and the difference in differences between the largest and the smallest size, by the unpaired multi-bootstrap; Holm."
+    from xstilts.models import non_embedding_params
+    from xstilts.stats import multi_bootstrap
+    d = preds[preds.perturbation == perturbation] if len(preds) else preds
+    groups = draw_groups(d.model.unique()) if len(d) else {}
+    sizes = sorted((g for g in groups if non_embedding_params(g)), key=non_embedding_params)
+    if len(sizes) < 2: return pd.DataFrame()
+    per_ex = d.groupby(["model", "inter", "target", "language", "example_id"], observed=True)["score"].mean()
+    have_l = set(per_ex.index.droplevel("example_id"))
+    rows = []
+    for target, inter in sorted({(t, i) for m, i, t, l in have_l if i != "none"}):
+        use = [g for g in sizes if all(any(k[:3] == (m, i, target) for k in have_l) for m in groups[g] for i in (inter, "none"))]
+        if len(use) < 2: continue
+        langs = _lang_order({l for m, i, t, l in have_l if t == target and m in groups[use[0]]})
+        langs = [l for l in langs if l != SOURCE_LANG] or langs
+        strata, by_draw = {}, {}
+        for lang in langs:
+            cols = [(g, m) for g in use for m in groups[g]]
+            if not all((m, i, target, lang) in have_l for _, m in cols for i in (inter, "none")): continue
+            w = pd.concat({c: per_ex.loc[(c[1], inter, target, lang)] - per_ex.loc[(c[1], "none", target, lang)] for c in cols}, axis=1).dropna()
+            if not len(w): continue
+            strata[lang] = (w[use[-1]].to_numpy().T, w[use[0]].to_numpy().T)   # largest − smallest: draws × examples each
+            for c in cols: by_draw.setdefault(c[1], []).append(w[c].mean())
+        if not strata: continue
+        r = multi_bootstrap(strata, n=p.bootstrap, alpha=p.alpha, seed=_cell_rng(0, (target, inter, "scale")))
+        size_delta = {g: np.mean([np.mean(by_draw[m]) for m in groups[g]]) * 100 for g in use}
+        rows.append(dict(target=target, inter=inter, sizes=" < ".join(use), **{f"Δ {g}": size_delta[g] for g in use},
+                         **{"Δ by draw": "; ".join(f"{g}: " + ", ".join(f"{np.mean(by_draw[m]) * 100:+.1f}" for m in groups[g]) for g in use)},
+                         did=r["delta"], did_lo=r["lo"], did_hi=r["hi"], p=r["p"], n_draws=r["n_draws"], n_examples=r["n_examples"]))
+    out = pd.DataFrame(rows)
+    if out.empty: return out
+    out["p_holm"] = correct(out["p"].to_numpy(), "holm"); out["significant"] = out["p_holm"] < p.alpha
     return out
 
 

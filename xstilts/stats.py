@@ -76,40 +76,45 @@ def stratified_bootstrap(groups:dict,          # stratum name -> (a, b): paired 
     return dict(delta=delta, lo=float(ci.low), hi=float(ci.high), p=_boot_p(res.bootstrap_distribution, max(np.abs(d).max() for d in ds)), n_examples=n_ex)
 
 # %% ../nbs/10_stats.ipynb #a1b2c3d5
-def multi_bootstrap(groups:dict,          # stratum (e.g. language) -> array (draws × examples): per-example values under each pretraining draw
+def multi_bootstrap(groups:dict,          # stratum (e.g. language) -> draws × examples array (paired: e.g. Δ per draw), or a pair (a, b) of them (unpaired: a − b)
                     n:int=10_000,         # bootstrap resamples
                     alpha:float=0.05,     # 1 - confidence level of the interval
                     seed:int|np.random.Generator=0, # random seed (or a numpy Generator)
                     weights:dict|None=None, # stratum -> weight of its mean (None: equal); normalized to sum 1
                    ) -> dict:
-    "Multi-bootstrap (Sellam et al. 2022) of the (weighted) mean over strata of the mean over draws and examples: dict(delta, lo, hi, p, n_draws, n_examples)."
-    arrs = {k: np.asarray(v, dtype=float) for k, v in groups.items()}
-    for k, v in arrs.items():
-        if v.ndim != 2: raise XStiltsError(f"multi_bootstrap: stratum {k!r} must be a draws × examples array, got shape {v.shape}")
-        if not np.isfinite(v).all(): raise XStiltsError(f"multi_bootstrap: stratum {k!r} has {int((~np.isfinite(v)).sum())} NaN/inf values")
-    arrs = {k: v for k, v in arrs.items() if v.size}
-    if not arrs: raise XStiltsError(f"multi_bootstrap: no examples in any stratum ({', '.join(map(str, groups)) or 'no strata'})")
-    draws = {v.shape[0] for v in arrs.values()}
+    "Multi-bootstrap (Sellam et al. 2022) of the (weighted) mean over strata of the mean over draws and examples (of a, less b's): dict(delta, lo, hi, p, n_draws, n_examples)."
+    parts = {}
+    for s, v in groups.items():
+        arrs = [np.asarray(x, dtype=float) for x in (v if isinstance(v, tuple) else (v,))]
+        if len(arrs) > 2 or any(x.ndim != 2 for x in arrs):
+            raise XStiltsError(f"multi_bootstrap: stratum {s!r} must be a draws × examples array or a pair of them, got shapes {[x.shape for x in arrs]}")
+        if len({x.shape[1] for x in arrs}) > 1: raise XStiltsError(f"multi_bootstrap: stratum {s!r}: a and b must score the same examples, got {[x.shape for x in arrs]}")
+        if not all(np.isfinite(x).all() for x in arrs): raise XStiltsError(f"multi_bootstrap: stratum {s!r} has {sum(int((~np.isfinite(x)).sum()) for x in arrs)} NaN/inf values")
+        if arrs[0].size: parts[s] = arrs
+    if not parts: raise XStiltsError(f"multi_bootstrap: no examples in any stratum ({', '.join(map(str, groups)) or 'no strata'})")
+    draws = {tuple(x.shape[0] for x in arrs) for arrs in parts.values()}
     if len(draws) > 1: raise XStiltsError(f"multi_bootstrap: every stratum needs the same draws, got {sorted(draws)} rows")
-    if weights is not None and (missing := [s for s in arrs if s not in weights]): raise XStiltsError(f"multi_bootstrap: no weight for stratum {missing[0]!r}")
-    wt = np.array([1.0 if weights is None else float(weights[s]) for s in arrs])
-    if (wt < 0).any() or wt.sum() <= 0: raise XStiltsError(f"multi_bootstrap: weights must be ≥ 0 and not all 0, got {dict(zip(arrs, wt))}")
-    wt = wt / wt.sum()
-    k, n_ex = draws.pop(), sum(v.shape[1] for v in arrs.values())
-    delta = float(sum(ws * v.mean() for ws, v in zip(wt, arrs.values())))
-    if k < 2 and all(v.shape[1] < 2 for v in arrs.values()): return dict(delta=delta, lo=np.nan, hi=np.nan, p=np.nan, n_draws=k, n_examples=n_ex)
+    ks = draws.pop(); sign = np.array([1.0, -1.0][:len(ks)])
+    if weights is not None and (missing := [s for s in parts if s not in weights]): raise XStiltsError(f"multi_bootstrap: no weight for stratum {missing[0]!r}")
+    wt = np.array([1.0 if weights is None else float(weights[s]) for s in parts])
+    if (wt < 0).any() or wt.sum() <= 0: raise XStiltsError(f"multi_bootstrap: weights must be ≥ 0 and not all 0, got {dict(zip(parts, wt))}")
+    wt = wt / wt.sum(); n_ex = sum(arrs[0].shape[1] for arrs in parts.values())
+    delta = float(sum(ws * sum(g * x.mean() for g, x in zip(sign, arrs)) for ws, arrs in zip(wt, parts.values())))
+    if max(ks) < 2 and all(arrs[0].shape[1] < 2 for arrs in parts.values()): return dict(delta=delta, lo=np.nan, hi=np.nan, p=np.nan, n_draws=sum(ks), n_examples=n_ex)
     rng, dist = np.random.default_rng(seed), np.empty(n)
-    step = _batch(max(v.shape[1] for v in arrs.values()))
+    step = _batch(len(ks) * max(arrs[0].shape[1] for arrs in parts.values()))
     for s in range(0, n, step):
         b = min(step, n - s)
-        w = rng.multinomial(k, np.full(k, 1 / k), size=b) / k   # (b, draws): each resample's weight on each draw
+        w = [rng.multinomial(k, np.full(k, 1 / k), size=b) / k for k in ks]   # per system, (b, draws): each resample's weight on each draw
         tot = np.zeros(b)
-        for ws, v in zip(wt, arrs.values()):
-            idx = rng.integers(0, v.shape[1], size=(b, v.shape[1]))
-            tot += ws * np.take_along_axis(w @ v, idx, axis=1).mean(axis=1)   # drawn examples' means over the drawn draws
+        for ws, arrs in zip(wt, parts.values()):
+            idx = rng.integers(0, arrs[0].shape[1], size=(b, arrs[0].shape[1]))   # the same examples for a and b
+            m = sum(g * (wj @ x) for g, wj, x in zip(sign, w, arrs))   # (b, examples): means over the drawn draws, a less b
+            tot += ws * np.take_along_axis(m, idx, axis=1).mean(axis=1)
         dist[s:s + b] = tot
     lo, hi = np.percentile(dist, [100 * alpha / 2, 100 * (1 - alpha / 2)])
-    return dict(delta=delta, lo=float(lo), hi=float(hi), p=_boot_p(dist, max(np.abs(v).max() for v in arrs.values())), n_draws=k, n_examples=n_ex)
+    scale = max(np.abs(x).max() for arrs in parts.values() for x in arrs)
+    return dict(delta=delta, lo=float(lo), hi=float(hi), p=_boot_p(dist, scale), n_draws=sum(ks), n_examples=n_ex)
 
 
 # %% ../nbs/10_stats.ipynb #db8b0de1
