@@ -357,12 +357,12 @@ def scale_curves(tt:pd.DataFrame, language:str="avg-zero-shot", perturbation:str
 
 # %% ../nbs/12_report.ipynb #d7a1e002
 def draw_groups(models) -> dict:
-    "Pretrained tiny encoders with several pretraining draws among `models`: size's name -> its draws' model names (the study's own draw first)."
-    from xstilts.models import parse_model
+    "Pretrained tiny encoders with several pretraining draws among `models`, smallest first: size's name -> its draws' model names (the study's own draw first)."
+    from xstilts.models import parse_model, non_embedding_params
     out = {}
     for m in sorted(m for m in set(models) if m.startswith("tiny-")):
         s = parse_model(m); out.setdefault(f"{s.kind}-{s.ref}", []).append(m)
-    return {k: sorted(v, key=lambda m: (m != k, parse_model(m).draw or 0)) for k, v in out.items() if len(v) > 1}
+    return {k: sorted(v, key=lambda m: (m != k, parse_model(m).draw or 0)) for k, v in sorted(out.items(), key=lambda kv: non_embedding_params(kv[0]) or 0) if len(v) > 1}
 
 def draw_table(metrics:pd.DataFrame, p, inter:str="none") -> pd.DataFrame:
     "Per encoder with several draws × target × language (and the zero-shot average): each draw's score (mean over fine-tuning seeds, ×100) and the sd between and within draws."
