@@ -388,25 +388,28 @@ def load_params(path, overrides:dict|None=None, check:bool=True, quick:bool=Fals
     if check: check_params(p, str(path))
     return p
 
-def params_chain(path) -> list[Path]:
-    "The params file at `path` and the files it `extends`, itself first (one line on a missing file or a cycle)."
+def _chain(path) -> list[tuple[Path, dict]]:
+    "The params file at `path` and the files it `extends`, itself first, each with its settings (one line on a missing file or a cycle)."
     chain, path = [], Path(path)
     while True:
-        if not path.exists(): raise XStiltsError(f"No params file {path}" + (f" (extended by {chain[-1]})" if chain else ""))
-        if path.resolve() in [c.resolve() for c in chain]: raise XStiltsError(f"{chain[0]}: 'extends' goes round in a circle: " + " -> ".join(map(str, [*chain, path])))
-        chain.append(path)
+        if not path.exists(): raise XStiltsError(f"No params file {path}" + (f" (extended by {chain[-1][0]})" if chain else ""))
+        if path.resolve() in [f.resolve() for f, _ in chain]: raise XStiltsError(f"{chain[0][0]}: 'extends' goes round in a circle: " + " -> ".join(map(str, [*(f for f, _ in chain), path])))
         try: d = yaml.safe_load(path.read_text(encoding="utf-8"))
         except yaml.YAMLError as e: raise XStiltsError(f"{path}: not valid YAML: {str(e).splitlines()[0]}") from None
         if not isinstance(d, dict): raise XStiltsError(f"{path}: expected a mapping of settings, got {type(d).__name__}")
+        chain.append((path, d))
         if "extends" not in d: return chain
         if not isinstance(d["extends"], str): raise XStiltsError(f"{path}: extends: expected the path of a params file, got {d['extends']!r}")
         path = path.parent/d["extends"]
 
+def params_chain(path) -> list[Path]:
+    "The params file at `path` and the files it `extends`, itself first."
+    return [f for f, _ in _chain(path)]
+
 def _read_params(path:Path) -> dict:
     "The settings of a params file; with `extends: base.yaml` (relative to the file), the base's settings with each top-level key of this file replacing the base's."
     d = {}
-    for f in reversed(params_chain(path)):
-        d.update({k: v for k, v in yaml.safe_load(f.read_text(encoding="utf-8")).items() if k != "extends"})
+    for _, s in reversed(_chain(path)): d.update({k: v for k, v in s.items() if k != "extends"})
     return d
 
 def deep_update(d:dict, u:dict) -> dict:

@@ -379,14 +379,19 @@ def draw_table(metrics:pd.DataFrame, p, inter:str="none") -> pd.DataFrame:
                                  draws=len(dm), **{"sd between draws": dm.std(ddof=1), "sd within draws": float(np.sqrt(x.groupby(level="model").var(ddof=1).mean()))}))
     return pd.DataFrame(rows)
 
+def _draw_inputs(preds:pd.DataFrame, perturbation:str):
+    "The draw groups of `preds`, its per-example scores averaged over seeds, and the (model, inter, target[, language]) cells it has."
+    d = preds[preds.perturbation == perturbation] if len(preds) else preds
+    groups = draw_groups(d.model.unique()) if len(d) else {}
+    per_ex = d.groupby(["model", "inter", "target", "language", "example_id"], observed=True)["score"].mean() if groups else None
+    have_l = set(per_ex.index.droplevel("example_id")) if groups else set()
+    return d, groups, per_ex, have_l, {k[:3] for k in have_l}
+
 def draw_tests(preds:pd.DataFrame, p, perturbation:str="clean") -> pd.DataFrame:
     "Per encoder with several draws × target (and their average) × comparison (each intermediate task − baseline, baseline − control) × language and zero-shot average: Δ per draw and pooled, multi-bootstrap CI, Holm (within the averages, within the languages)."
     from xstilts.stats import multi_bootstrap
-    d = preds[preds.perturbation == perturbation] if len(preds) else preds
-    groups = draw_groups(d.model.unique()) if len(d) else {}
+    d, groups, per_ex, have_l, have = _draw_inputs(preds, perturbation)
     if not groups: return pd.DataFrame()
-    per_ex = d.groupby(["model", "inter", "target", "language", "example_id"], observed=True)["score"].mean()
-    have_l = set(per_ex.index.droplevel("example_id")); have = {k[:3] for k in have_l}
     rows = []
     def add(key, use, models, weights=None):   # one row: each draw's Δ and own interval, and the pooled multi-bootstrap
         r = multi_bootstrap(use, n=p.bootstrap, alpha=p.alpha, seed=_cell_rng(0, key), weights=weights)
@@ -431,15 +436,12 @@ def scale_draw_tests(preds:pd.DataFrame, p, perturbation:str="clean") -> pd.Data
     "RQ6 across draws: per target × intermediate task, over the encoder sizes with several draws each, each size's Δ (zero-shot average, mean over its draws) and the difference in differences between the largest and the smallest size, by the unpaired multi-bootstrap; Holm."
     from xstilts.models import non_embedding_params
     from xstilts.stats import multi_bootstrap
-    d = preds[preds.perturbation == perturbation] if len(preds) else preds
-    groups = draw_groups(d.model.unique()) if len(d) else {}
-    sizes = sorted((g for g in groups if non_embedding_params(g)), key=non_embedding_params)
+    d, groups, per_ex, have_l, have = _draw_inputs(preds, perturbation)
+    sizes = [g for g in groups if non_embedding_params(g)]   # smallest first
     if len(sizes) < 2: return pd.DataFrame()
-    per_ex = d.groupby(["model", "inter", "target", "language", "example_id"], observed=True)["score"].mean()
-    have_l = set(per_ex.index.droplevel("example_id"))
     rows = []
-    for target, inter in sorted({(t, i) for m, i, t, l in have_l if i != "none"}):
-        use = [g for g in sizes if all(any(k[:3] == (m, i, target) for k in have_l) for m in groups[g] for i in (inter, "none"))]
+    for target, inter in sorted({(t, i) for m, i, t in have if i != "none"}):
+        use = [g for g in sizes if all((m, i, target) in have for m in groups[g] for i in (inter, "none"))]
         if len(use) < 2: continue
         langs = _lang_order({l for m, i, t, l in have_l if t == target and m in groups[use[0]]})
         langs = [l for l in langs if l != SOURCE_LANG] or langs
