@@ -15,7 +15,7 @@ __all__ = ['PAPER_BEST', 'score_table', 'fmt_delta', 'transfer_table', 'transfer
            'language_facts', 'language_table', 'control_of', 'control_table', 'robustness_summary', 'robustness_tests',
            'robustness_curves', 'alignment_table', 'alignment_summary', 'target_average', 'claims_table',
            'resource_gap', 'seed_table', 'strength_interactions', 'scale_interactions', 'scale_curves', 'draw_groups',
-           'draw_table', 'draw_tests', 'scale_draw_tests', 'provenance', 'methods_text']
+           'draw_table', 'draw_tests', 'scale_draw_tests', 'draw_claims', 'provenance', 'methods_text']
 
 # %% ../nbs/12_report.ipynb #b440eb3c
 def score_table(metrics:pd.DataFrame) -> pd.DataFrame:
@@ -464,6 +464,30 @@ def scale_draw_tests(preds:pd.DataFrame, p, perturbation:str="clean") -> pd.Data
     out["p_holm"] = correct(out["p"].to_numpy(), "holm"); out["significant"] = out["p_holm"] < p.alpha
     return out
 
+
+# %% ../nbs/12_report.ipynb #d7a1e009
+def draw_claims(tt:pd.DataFrame,   # `transfer_table` (each draw's own verdicts)
+                avg:pd.DataFrame,  # `target_average` (each draw's own verdicts)
+                dx:pd.DataFrame,   # `draw_tests`
+                encoder:str,       # an encoder with several draws (a key of `draw_groups`, e.g. 'tiny-xs')
+                ) -> pd.DataFrame:
+    "`claims_table` across pretraining draws: each claim's rule on `draw_tests`' pooled rows (zero-shot average per target and over targets), then each draw's own verdict."
+    x = dx[(dx.encoder == encoder) & (dx.language == AVG_LABEL[True]) & dx.comparison.str.endswith(" − none")] if len(dx) else pd.DataFrame()
+    if x.empty: return pd.DataFrame()
+    draws = [c for c in dx.columns if c.split("@")[0] == encoder and x[c].notna().any()]
+    x = x.assign(model=encoder, inter=x.comparison.str[:-len(" − none")], perturbation="clean")
+    per_t = x[x.target != "average"]
+    cols = ["model", "inter", "targets", "delta", "lo", "hi", "significant"]
+    over = x[x.target == "average"] if per_t.target.nunique() > 1 else per_t   # one target: its zero-shot average is the average over targets
+    over = (over.assign(targets=lambda d: [", ".join(sorted(per_t[per_t.inter == i].target.unique())) for i in d.inter])
+            .reindex(columns=cols).sort_values("delta", ascending=False))
+    out = claims_table(per_t, over, model=encoder).rename(columns={"verdict": "verdict across draws", "evidence": "evidence (pooled over draws)"})
+    own = {m: claims_table(tt, avg, model=m)["verdict"].to_numpy() for m in draws}
+    for m, v in own.items(): out[m] = v
+    tested = np.array([[v != "not tested here" for v in own[m]] for m in draws])
+    support = np.array([[v == "supported" for v in own[m]] for m in draws])
+    out["draws supporting"] = [f"{s}/{t}" if t else "–" for s, t in zip(support.sum(0), tested.sum(0))]
+    return out
 
 # %% ../nbs/12_report.ipynb #ab8a3b8d
 def provenance(study:str, runs:list|None=None) -> pd.DataFrame:
