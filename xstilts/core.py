@@ -58,15 +58,20 @@ def data_dir(required:bool=True) -> Path|None:
     return p
 
 # %% ../nbs/00_core.ipynb #67e3c284
+def _umask() -> int:
+    "The process's umask (read by setting it and putting it back)."
+    m = os.umask(0o022); os.umask(m); return m
+
 @contextlib.contextmanager
 def atomic_path(path):
-    "Yield a temporary path beside `path`; on success it is renamed to `path`, on error removed."
+    "Yield a temporary path beside `path`; on success it is renamed to `path` (with the mode `open` would give it), on error removed."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
         with open(tmp, "rb") as f: os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())   # mkstemp makes it 0600: reports and run records are for colleagues and web servers too
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp): os.remove(tmp)
