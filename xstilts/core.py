@@ -59,8 +59,10 @@ def data_dir(required:bool=True) -> Path|None:
 
 # %% ../nbs/00_core.ipynb #67e3c284
 def _umask() -> int:
-    "The process's umask (read by setting it and putting it back)."
-    m = os.umask(0o022); os.umask(m); return m
+    "The process's umask: from /proc on Linux (no window in which another thread's files get a wrong mode), else by setting it and putting it back."
+    try:
+        with open("/proc/self/status") as f: return next(int(l.split()[1], 8) for l in f if l.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError, IndexError): m = os.umask(0o022); os.umask(m); return m
 
 @contextlib.contextmanager
 def atomic_path(path):
