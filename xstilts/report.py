@@ -470,8 +470,10 @@ def draw_claims(tt:pd.DataFrame,   # `transfer_table` (each draw's own verdicts)
                 avg:pd.DataFrame,  # `target_average` (each draw's own verdicts)
                 dx:pd.DataFrame,   # `draw_tests`
                 encoder:str,       # an encoder with several draws (a key of `draw_groups`, e.g. 'tiny-xs')
+                alpha:float=0.05,  # significance level of the over-targets rows' Holm correction
                 ) -> pd.DataFrame:
-    "`claims_table` across pretraining draws: each claim's rule on `draw_tests`' pooled rows (zero-shot average per target and over targets), then each draw's own verdict."
+    """`claims_table` across pretraining draws: each claim's rule on `draw_tests`' pooled rows (zero-shot average per target and over targets), then each draw's own verdict.
+    Significance as the claims table has it: per target `draw_tests`' (Holm within its averages), over targets Holm across the intermediate tasks (as `target_average`)."""
     x = dx[(dx.encoder == encoder) & (dx.language == AVG_LABEL[True]) & dx.comparison.str.endswith(" − none")] if len(dx) else pd.DataFrame()
     if x.empty: return pd.DataFrame()
     draws = [c for c in dx.columns if c.split("@")[0] == encoder and x[c].notna().any()]
@@ -480,7 +482,8 @@ def draw_claims(tt:pd.DataFrame,   # `transfer_table` (each draw's own verdicts)
     cols = ["model", "inter", "targets", "delta", "lo", "hi", "significant"]
     over = x[x.target == "average"] if per_t.target.nunique() > 1 else per_t   # one target: its zero-shot average is the average over targets
     over = (over.assign(targets=lambda d: [", ".join(sorted(per_t[per_t.inter == i].target.unique())) for i in d.inter])
-            .reindex(columns=cols).sort_values("delta", ascending=False))
+            .reindex(columns=[*cols, "p"]).sort_values("delta", ascending=False))
+    over["significant"] = correct(over["p"].to_numpy(), "holm") < alpha
     out = claims_table(per_t, over, model=encoder).rename(columns={"verdict": "verdict across draws", "evidence": "evidence (pooled over draws)"})
     own = {m: claims_table(tt, avg, model=m)["verdict"].to_numpy() for m in draws}
     for m, v in own.items(): out[m] = v
