@@ -13,9 +13,9 @@ from .stats import compare_to_baseline, paired_bootstrap, stratified_bootstrap, 
 # %% auto #0
 __all__ = ['PAPER_BEST', 'score_table', 'fmt_delta', 'transfer_table', 'transfer_matrix', 'best_per_target', 'transfer_heatmap',
            'language_facts', 'language_table', 'control_of', 'control_table', 'robustness_summary', 'robustness_tests',
-           'robustness_curves', 'alignment_table', 'alignment_summary', 'target_average', 'claims_table',
-           'resource_gap', 'seed_table', 'strength_interactions', 'scale_interactions', 'scale_curves', 'draw_groups',
-           'draw_table', 'draw_tests', 'scale_draw_tests', 'draw_claims', 'provenance', 'methods_text']
+           'kept_share_tests', 'robustness_curves', 'alignment_table', 'alignment_summary', 'target_average',
+           'claims_table', 'resource_gap', 'seed_table', 'strength_interactions', 'scale_interactions', 'scale_curves',
+           'draw_groups', 'draw_table', 'draw_tests', 'scale_draw_tests', 'draw_claims', 'provenance', 'methods_text']
 
 # %% ../nbs/12_report.ipynb #b440eb3c
 def score_table(metrics:pd.DataFrame) -> pd.DataFrame:
@@ -135,6 +135,35 @@ def robustness_tests(preds:pd.DataFrame, p:StudyParams) -> pd.DataFrame:
     if preds.empty or (preds.perturbation != "clean").sum() == 0 or (preds.inter != "none").sum() == 0: return pd.DataFrame()
     return compare_to_baseline(drop_scores(preds), n=p.bootstrap, alpha=p.alpha, seed=0).rename(
         columns={"base": "base drop", "score": "inter drop", "delta": "Δ drop"})
+
+def kept_share_tests(preds:pd.DataFrame, p:StudyParams) -> pd.DataFrame:
+    """Does each intermediate task keep a larger *share* of its clean zero-shot score under each perturbation than the baseline?
+    Per model × target × intermediate × perturbation, over the zero-shot languages (the examples both scored clean and
+    perturbed, seeds averaged): each one's zero-shot average perturbed / clean, their difference with a stratified paired
+    bootstrap (`stats.kept_share_bootstrap`), Holm per (model, perturbation). Unlike `robustness_tests`' absolute
+    drops, a task that lowers the clean score does not look robust for having less to lose."""
+    from xstilts.stats import kept_share_bootstrap
+    if preds.empty or not (preds.perturbation != "clean").any() or not (preds.inter != "none").any(): return pd.DataFrame()
+    key = ["model", "inter", "target", "language", "example_id"]
+    s = preds[preds.language != SOURCE_LANG].groupby([*key, "perturbation"], observed=True)["score"].mean().reset_index()
+    clean = s[s.perturbation == "clean"].drop(columns="perturbation").rename(columns={"score": "clean"})
+    pert = s[s.perturbation != "clean"].merge(clean, on=key)
+    base = pert[pert.inter == "none"].drop(columns="inter").rename(columns={"score": "pert_b", "clean": "clean_b"})
+    both = pert[pert.inter != "none"].merge(base, on=["model", "target", "language", "example_id", "perturbation"])
+    rows = []
+    for (model, target, inter, pb), g in both.groupby(["model", "target", "inter", "perturbation"], sort=True):
+        strata = {l: (x["clean"].to_numpy(), x["score"].to_numpy(), x["clean_b"].to_numpy(), x["pert_b"].to_numpy()) for l, x in g.groupby("language", sort=True)}
+        m = np.mean([[c.mean() for c in v] for v in strata.values()], axis=0)   # the zero-shot averages: clean, perturbed (inter, then base)
+        if m[0] <= 0 or m[2] <= 0: continue   # a system scores 0 clean in every language: it has no share to keep
+        r = kept_share_bootstrap(strata, n=p.bootstrap, alpha=p.alpha, seed=_cell_rng(0, (model, target, inter, pb, "kept-share")))
+        rows.append(dict(model=model, target=target, inter=inter, perturbation=pb, languages=len(strata),
+                         **{"kept base": m[3] / m[2], "kept inter": m[1] / m[0], "Δ kept": r["delta"]}, **{k: r[k] for k in ("lo", "hi", "p", "n_examples")}))
+    out = pd.DataFrame(rows)
+    if out.empty: return out
+    out["p_holm"] = np.nan
+    for _, idx in out.groupby(["model", "perturbation"]).groups.items(): out.loc[idx, "p_holm"] = correct(out.loc[idx, "p"].to_numpy(), "holm")
+    out["significant"] = out["p_holm"] < p.alpha
+    return out
 
 def robustness_curves(metrics:pd.DataFrame, p:StudyParams, title:str|None=None):
     "Zero-shot score (mean over non-English languages, ×100) against perturbation strength, one line per intermediate task; one panel per target × perturbation."

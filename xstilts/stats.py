@@ -12,8 +12,8 @@ from .core import XStiltsError, did_you_mean, stable_hash
 
 # %% auto #0
 __all__ = ['CORRECTIONS', 'SOURCE_LANG', 'AVG_LABEL', 'COLUMNS', 'paired_bootstrap', 'stratified_bootstrap', 'multi_bootstrap',
-           'paired_permutation', 'seed_test', 'aso_eps_min', 'correct', 'compare_to_baseline', 'paired_deltas',
-           'trend_test', 'interaction_table']
+           'kept_share_bootstrap', 'paired_permutation', 'seed_test', 'aso_eps_min', 'correct', 'compare_to_baseline',
+           'paired_deltas', 'trend_test', 'interaction_table']
 
 # %% ../nbs/10_stats.ipynb #f6b2b17e
 def _diffs(a, b) -> np.ndarray:
@@ -116,6 +116,37 @@ def multi_bootstrap(groups:dict,          # stratum (e.g. language) -> draws × 
     scale = max(np.abs(x).max() for arrs in parts.values() for x in arrs)
     return dict(delta=delta, lo=float(lo), hi=float(hi), p=_boot_p(dist, scale), n_draws=sum(ks), n_examples=n_ex)
 
+
+# %% ../nbs/10_stats.ipynb #b7c1e002
+def kept_share_bootstrap(groups:dict,       # stratum -> (clean_a, perturbed_a, clean_b, perturbed_b): per-example scores on the same examples
+                         n:int=10_000,      # bootstrap resamples
+                         alpha:float=0.05,  # 1 - confidence level of the interval
+                         seed:int|np.random.Generator=0, # random seed (or a numpy Generator)
+                        ) -> dict:
+    """Stratified paired bootstrap of the share of its clean score each system keeps, A's less B's: P_a/C_a − P_b/C_b, where
+    C and P are the means over strata of the clean and perturbed means (a ratio of averages: a stratum scoring near 0
+    clean does not blow up). dict(delta, lo, hi, p, n_examples); resamples where a clean average is 0 are left out."""
+    rng, xs = np.random.default_rng(seed), []
+    for k, v in groups.items():
+        x = np.asarray(v, dtype=float)
+        if x.ndim != 2 or x.shape[0] != 4: raise XStiltsError(f"kept_share_bootstrap: stratum {k!r} must be 4 aligned columns (clean_a, perturbed_a, clean_b, perturbed_b), got shape {x.shape}")
+        if not np.isfinite(x).all(): raise XStiltsError(f"kept_share_bootstrap: stratum {k!r} has {int((~np.isfinite(x)).sum())} NaN/inf values")
+        if x.shape[1]: xs.append(x)
+    share = lambda m: m[..., 1] / m[..., 0] - m[..., 3] / m[..., 2]   # m: (..., 4) averages of the four columns
+    avg = np.mean([x.mean(axis=1) for x in xs], axis=0) if xs else np.zeros(4)
+    if avg[0] <= 0 or avg[2] <= 0: raise XStiltsError(f"kept_share_bootstrap: a system scores 0 clean over every stratum ({', '.join(map(str, groups)) or 'no strata'}): it has no share to keep")
+    delta = float(share(avg))
+    total = np.zeros((n, 4))
+    for x in xs:
+        step = max(1, 4_000_000 // x.shape[1])   # resamples per chunk: a bounded index array
+        for s in range(0, n, step):
+            idx = rng.integers(0, x.shape[1], size=(min(step, n - s), x.shape[1]))
+            total[s:s + len(idx)] += np.stack([col[idx].mean(axis=1) for col in x], axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"): dist = share(total / len(xs))
+    dist = dist[np.isfinite(dist)]
+    if len(dist) < 2: return _nan_result(delta, sum(x.shape[1] for x in xs))
+    lo, hi = np.percentile(dist, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+    return dict(delta=delta, lo=float(lo), hi=float(hi), p=_boot_p(dist, 1.0), n_examples=sum(x.shape[1] for x in xs))
 
 # %% ../nbs/10_stats.ipynb #db8b0de1
 def _mean_diff(x, y, axis=-1): return np.mean(x, axis=axis) - np.mean(y, axis=axis)
