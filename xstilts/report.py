@@ -144,15 +144,13 @@ def kept_share_tests(preds:pd.DataFrame, p:StudyParams) -> pd.DataFrame:
     drops, a task that lowers the clean score does not look robust for having less to lose."""
     from xstilts.stats import kept_share_bootstrap
     if preds.empty or not (preds.perturbation != "clean").any() or not (preds.inter != "none").any(): return pd.DataFrame()
+    d = paired_deltas(preds[preds.language != SOURCE_LANG])   # per example, seeds averaged: intermediate (score) and baseline (base)
     key = ["model", "inter", "target", "language", "example_id"]
-    s = preds[preds.language != SOURCE_LANG].groupby([*key, "perturbation"], observed=True)["score"].mean().reset_index()
-    clean = s[s.perturbation == "clean"].drop(columns="perturbation").rename(columns={"score": "clean"})
-    pert = s[s.perturbation != "clean"].merge(clean, on=key)
-    base = pert[pert.inter == "none"].drop(columns="inter").rename(columns={"score": "pert_b", "clean": "clean_b"})
-    both = pert[pert.inter != "none"].merge(base, on=["model", "target", "language", "example_id", "perturbation"])
+    clean = d[d.perturbation == "clean"][[*key, "score", "base"]].rename(columns={"score": "clean", "base": "clean_b"})
+    both = d[d.perturbation != "clean"].merge(clean, on=key)   # perturbed (score, base) beside clean (clean, clean_b), the same examples
     rows = []
     for (model, target, inter, pb), g in both.groupby(["model", "target", "inter", "perturbation"], sort=True):
-        strata = {l: (x["clean"].to_numpy(), x["score"].to_numpy(), x["clean_b"].to_numpy(), x["pert_b"].to_numpy()) for l, x in g.groupby("language", sort=True)}
+        strata = {l: (x["clean"].to_numpy(), x["score"].to_numpy(), x["clean_b"].to_numpy(), x["base"].to_numpy()) for l, x in g.groupby("language", sort=True)}
         m = np.mean([[c.mean() for c in v] for v in strata.values()], axis=0)   # the zero-shot averages: clean, perturbed (inter, then base)
         if m[0] <= 0 or m[2] <= 0: continue   # a system scores 0 clean in every language: it has no share to keep
         r = kept_share_bootstrap(strata, n=p.bootstrap, alpha=p.alpha, seed=_cell_rng(0, (model, target, inter, pb, "kept-share")))
