@@ -6,7 +6,7 @@
 from __future__ import annotations
 import json
 import numpy as np, pandas as pd
-from .core import StudyParams
+from .core import StudyParams, XStiltsError
 from .results import study_runs, load_predictions, load_metrics, finished_metrics
 from .stats import compare_to_baseline, paired_bootstrap, stratified_bootstrap, correct, paired_deltas, interaction_table, seed_test, SOURCE_LANG, AVG_LABEL, _cell_rng, _lang_order
 
@@ -151,11 +151,10 @@ def kept_share_tests(preds:pd.DataFrame, p:StudyParams) -> pd.DataFrame:
     rows = []
     for (model, target, inter, pb), g in both.groupby(["model", "target", "inter", "perturbation"], sort=True):
         strata = {l: (x["clean"].to_numpy(), x["score"].to_numpy(), x["clean_b"].to_numpy(), x["base"].to_numpy()) for l, x in g.groupby("language", sort=True)}
-        m = np.mean([[c.mean() for c in v] for v in strata.values()], axis=0)   # the zero-shot averages: clean, perturbed (inter, then base)
-        if m[0] <= 0 or m[2] <= 0: continue   # a system scores 0 clean in every language: it has no share to keep
-        r = kept_share_bootstrap(strata, n=p.bootstrap, alpha=p.alpha, seed=_cell_rng(0, (model, target, inter, pb, "kept-share")))
+        try: r = kept_share_bootstrap(strata, n=p.bootstrap, alpha=p.alpha, seed=_cell_rng(0, (model, target, inter, pb, "kept-share")))
+        except XStiltsError: continue   # a system scores 0 clean in every language: it has no share to keep
         rows.append(dict(model=model, target=target, inter=inter, perturbation=pb, languages=len(strata),
-                         **{"kept base": m[3] / m[2], "kept inter": m[1] / m[0], "Δ kept": r["delta"]}, **{k: r[k] for k in ("lo", "hi", "p", "n_examples")}))
+                         **{"kept base": r["share_b"], "kept inter": r["share_a"], "Δ kept": r["delta"]}, **{k: r[k] for k in ("lo", "hi", "p", "n_examples")}))
     out = pd.DataFrame(rows)
     if out.empty: return out
     out["p_holm"] = np.nan

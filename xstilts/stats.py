@@ -125,7 +125,7 @@ def kept_share_bootstrap(groups:dict,       # stratum -> (clean_a, perturbed_a, 
                         ) -> dict:
     """Stratified paired bootstrap of the share of its clean score each system keeps, A's less B's: P_a/C_a − P_b/C_b, where
     C and P are the means over strata of the clean and perturbed means (a ratio of averages: a stratum scoring near 0
-    clean does not blow up). dict(delta, lo, hi, p, n_examples); resamples where a clean average is 0 are left out."""
+    clean does not blow up). dict(delta, lo, hi, p, n_examples, share_a, share_b); resamples where a clean average is 0 are left out."""
     rng, xs = np.random.default_rng(seed), []
     for k, v in groups.items():
         x = np.asarray(v, dtype=float)
@@ -135,7 +135,7 @@ def kept_share_bootstrap(groups:dict,       # stratum -> (clean_a, perturbed_a, 
     share = lambda m: m[..., 1] / m[..., 0] - m[..., 3] / m[..., 2]   # m: (..., 4) averages of the four columns
     avg = np.mean([x.mean(axis=1) for x in xs], axis=0) if xs else np.zeros(4)
     if avg[0] <= 0 or avg[2] <= 0: raise XStiltsError(f"kept_share_bootstrap: a system scores 0 clean over every stratum ({', '.join(map(str, groups)) or 'no strata'}): it has no share to keep")
-    delta = float(share(avg))
+    delta, shares, n_ex = float(share(avg)), dict(share_a=float(avg[1] / avg[0]), share_b=float(avg[3] / avg[2])), sum(x.shape[1] for x in xs)
     total = np.zeros((n, 4))
     for x in xs:
         step = max(1, 4_000_000 // x.shape[1])   # resamples per chunk: a bounded index array
@@ -144,9 +144,9 @@ def kept_share_bootstrap(groups:dict,       # stratum -> (clean_a, perturbed_a, 
             total[s:s + len(idx)] += np.stack([col[idx].mean(axis=1) for col in x], axis=-1)
     with np.errstate(divide="ignore", invalid="ignore"): dist = share(total / len(xs))
     dist = dist[np.isfinite(dist)]
-    if len(dist) < 2: return _nan_result(delta, sum(x.shape[1] for x in xs))
+    if len(dist) < 2: return {**_nan_result(delta, n_ex), **shares}
     lo, hi = np.percentile(dist, [100 * alpha / 2, 100 * (1 - alpha / 2)])
-    return dict(delta=delta, lo=float(lo), hi=float(hi), p=_boot_p(dist, 1.0), n_examples=sum(x.shape[1] for x in xs))
+    return dict(delta=delta, lo=float(lo), hi=float(hi), p=_boot_p(dist, 1.0), n_examples=n_ex, **shares)
 
 # %% ../nbs/10_stats.ipynb #db8b0de1
 def _mean_diff(x, y, axis=-1): return np.mean(x, axis=axis) - np.mean(y, axis=axis)
