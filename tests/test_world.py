@@ -238,6 +238,15 @@ def test_the_surface_test_can_fail():
     assert (f(_feats(planted, "not")) == y).mean() > 0.55
 
 
+def test_pawsx_pairs_are_reorderings():
+    "As in PAWS, every English pair is a text and a reordering of its words, with both labels; a paraphrase reorders too."
+    for split in ("train", "test"):
+        ex = load_world_examples("pawsx", split, "en", P)
+        assert all(sorted(_words(e["text_a"])) == sorted(_words(e["text_b"])) for e in ex), split
+        assert all(_words(e["text_a"]) != _words(e["text_b"]) for e in ex), split
+        assert Counter(e["label"] for e in ex) == {"0": SIZE[split] // 2, "1": SIZE[split] // 2}, split
+
+
 @pytest.mark.parametrize("task", ["xnli", "pawsx"])
 def test_per_label_means_balanced(task):
     "Mean length difference and word overlap per label, in every language."

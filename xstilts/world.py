@@ -722,8 +722,8 @@ PARA_MIXES = {
     "qqp": Mix(patient="any", p_role=0.4, p_adj=(0.3, 0.4, 0.3), p_place=0.4, p_passive=0.3, p_front=0.2, p_coord=0.15,
                p_alt=0.3, moods=(("polar", 0.6), ("who", 0.15), ("what", 0.15), ("where", 0.1)),
                edits=(("lex", 0.6), ("swap", 0.4))),
-    "pawsx": Mix(patient="person", p_role=0.5, p_adj=(0.2, 0.4, 0.4), p_place=0.5, p_passive=0.4, p_front=0.3,
-                 p_coord=0.3, p_alt=0.3, edits=(("swap", 0.3), ("lex", 0.7))),
+    "pawsx": Mix(patient="person", p_role=0.5, p_adj=(0.2, 0.4, 0.4), p_place=0.5, p_coord=0.3, p_alt=0.3,
+                 edits=(("swap", 1.0),)),   # as PAWS: every pair is one text and a reordering of its words
 }
 
 def _propose_para(mix:Mix):
