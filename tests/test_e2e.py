@@ -54,7 +54,8 @@ def test_quick_embedded_study(xs_env):
     # reports: every task pair and the summary, executed and rendered
     html = (reports/"summary.html").read_text()
     assert "data:image/png;base64" in html and "avg-zero-shot" in html and "Holm" in html and "Does intermediate training change robustness" in html and "codeswitch@0.3" in html
-    assert "Share of the clean score kept" in html and "Δ kept" in html   # kept_share_tests beside the absolute drops
+    assert "Share of the clean score kept" in html and "Δ kept" in html   # kept_share_tests, then the absolute drops
+    assert html.index("Share of the clean score kept") < html.index("Absolute drop under each perturbation")
     nb = json.loads((reports/"summary.ipynb").read_text())
     assert not [o for c in nb["cells"] for o in c.get("outputs", []) if o["output_type"] == "error"]
     from xstilts.grid import browser, browser_check
