@@ -90,6 +90,26 @@ def test_a_finished_run_is_stale_once_the_world_generator_or_architecture_change
         with pytest.raises(XStiltsError, match=r"different params \(architecture\)"): run_one(p, rid)
     assert run_status(run_dir("t", rid)) == "done"   # the finished record is untouched
 
+def test_a_study_with_stale_finished_runs_is_refused_before_any_work(xs_env, tmp_path):
+    "The grid would skip a finished run as done and the summary present its results as the study's: changed params refuse, naming what changed."
+    import yaml
+    from xstilts.core import XStiltsError
+    from xstilts.grid import run_study, render_summary, stale_runs
+    settings = {"study": "t", **SMALL, "models": ["random-xs"], "intermediates": ["none"]}
+    f = tmp_path/"t.yaml"; f.write_text(yaml.safe_dump(settings))
+    p = params(models=["random-xs"], intermediates=["none"])
+    rid = RunId("random-xs", "none", "xnli", 1)
+    assert run_one(p, rid, raise_errors=True) == "done"
+    assert stale_runs(p) == []
+    before = (run_dir("t", rid)/"params.yaml").read_text()
+    for call in (lambda: run_study(str(f), {"train": {"lr": 0.5}}, log=lambda *a: None),
+                 lambda: render_summary(str(f), {"train": {"lr": 0.5}}, log=lambda *a: None)):
+        with pytest.raises(XStiltsError, match=r"study t: 1 finished run was made with other params \(train\.lr: 0\.0005 -> 0\.5\)"): call()
+    assert stale_runs(params(models=["random-xs"], intermediates=["none"], seeds=[1, 2], world={**SMALL["world"], "n_test": 30})) == \
+        [(rid, ["world.n_test: 40 -> 30"])]   # a run not yet made (seed 2) is not stale
+    assert (run_dir("t", rid)/"params.yaml").read_text() == before and run_status(run_dir("t", rid)) == "done"
+    assert not (Path(os.environ["XSTILTS_REPORTS"])/"t"/"summary.ipynb").exists()   # refused before rendering anything
+
 KILLABLE = """
 import sys
 from xstilts.core import parse_params, RunId

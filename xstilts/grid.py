@@ -7,12 +7,13 @@ from __future__ import annotations
 import contextlib, json, os, sys, time
 from pathlib import Path
 import pandas as pd
-from .core import XStiltsError, RunId, StudyParams, load_params, params_chain, project_root, reports_dir, atomic_path
-from .results import run_dir, run_status, run_lock
+from .core import XStiltsError, RunId, StudyParams, load_params, params_chain, project_root, reports_dir, runs_dir, atomic_path
+from .results import run_dir, run_status, run_lock, params_diff
 
 # %% auto #0
 __all__ = ['KERNEL', 'TEMPLATES', 'ENGINES', 'expand', 'pairs', 'status_table', 'ensure_kernel', 'render_html', 'browser',
-           'browser_check', 'kept_kernel', 'drop_kept_kernel', 'execute', 'pair_report', 'run_study', 'render_summary']
+           'browser_check', 'kept_kernel', 'drop_kept_kernel', 'execute', 'pair_report', 'run_study', 'render_summary',
+           'stale_runs', 'check_runs_current']
 
 # %% ../nbs/13_grid.ipynb #439bb703
 def expand(p:StudyParams) -> list[RunId]:
@@ -259,6 +260,7 @@ def run_study(params_file:str,             # the study's params YAML
         import tempfile
         with tempfile.TemporaryDirectory() as d: _executor(p, engine, executor or {}, workers, threads, Path(d))
     ps = pairs(p); runs = expand(p)
+    check_runs_current(p, runs)
     done = sum(run_status(run_dir(p.study, r)) == "done" for r in runs)
     log(f"study {p.study}: {len(runs)} runs in {len(ps)} task pairs; {done} finished, {len(runs) - done} to do")
     progress = sys.stderr.isatty() if progress is None else progress
@@ -340,8 +342,32 @@ def _run_submitit(p, todo, params, workers, t0, log, threads, engine, executor:d
 
 def render_summary(params_file:str, overrides:dict|None=None, quick:bool=False, log=print) -> tuple[bool, Path]:
     "Render a study's summary from its run records now (`xstilts report`): (no cell raised, the HTML page)."
-    summary = reports_dir()/load_params(params_file, overrides, quick=quick).study/"summary.ipynb"
+    p = load_params(params_file, overrides, quick=quick)
+    check_runs_current(p)
+    summary = reports_dir()/p.study/"summary.ipynb"
     return _render_summary(summary, _notebook_params(params_file, overrides, quick, False), log), summary.with_suffix(".html")
+
+def stale_runs(p:StudyParams, runs:list[RunId]|None=None) -> list[tuple[RunId, list[str]]]:
+    "Finished runs of the study (or of `runs`) whose records were made with other params than it would run them with now, each with what differs."
+    import yaml
+    from .pipeline import run_params
+    out = []
+    for r in expand(p) if runs is None else runs:
+        d = run_dir(p.study, r)
+        if run_status(d) != "done": continue
+        old, new = yaml.safe_load((d/"params.yaml").read_text()), run_params(p, r)
+        if old != new: out.append((r, params_diff(old, new)))
+    return out
+
+def check_runs_current(p:StudyParams, runs:list[RunId]|None=None):
+    """Refuse a study whose finished runs were made with other params (a changed setting, world generator or encoder):
+    the grid would skip them as finished and the summary would present their results as this study's."""
+    stale = stale_runs(p, runs)
+    if not stale: return
+    diffs = list(dict.fromkeys(x for _, ds in stale for x in ds))
+    raise XStiltsError(f"study {p.study}: {len(stale)} finished run{'s were' if len(stale) > 1 else ' was'} made with other params "
+                       f"({'; '.join(diffs[:3])}{'; …' if len(diffs) > 3 else ''}), e.g. {run_dir(p.study, stale[0][0])}. "
+                       f"They are kept, never overwritten: give the study another name (`study:`) or move {runs_dir()/p.study} away")
 
 def _notebook_params(params_file:str, overrides:dict|None, quick:bool, progress:bool) -> dict:
     "The parameters every notebook of a study gets (the task pairs' also get their model, intermediate and target)."

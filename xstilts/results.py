@@ -11,8 +11,8 @@ from .core import XStiltsError, RunId, parse_run_id, runs_dir, atomic_write_json
 
 # %% auto #0
 __all__ = ['PRED_COLUMNS', 'OPTIONAL_COLUMNS', 'run_dir', 'run_status', 'environment', 'peak_rss_gib', 'check_not_overwriting',
-           'run_lock', 'write_record', 'write_failure', 'study_runs', 'load_predictions', 'finished_metrics',
-           'load_metrics']
+           'params_diff', 'run_lock', 'write_record', 'write_failure', 'study_runs', 'load_predictions',
+           'finished_metrics', 'load_metrics']
 
 # %% ../nbs/09_results.ipynb #6f3d1e46
 PRED_COLUMNS = ["model", "inter", "target", "seed", "task", "language", "perturbation", "example_id", "gold", "prediction", "score"]
@@ -59,6 +59,17 @@ def check_not_overwriting(d:Path, params:dict):
     if old != params:
         diff = sorted(k for k in set(old) | set(params) if old.get(k) != params.get(k))
         raise XStiltsError(f"{d} is a finished run with different params ({', '.join(diff)}); rename the study or move that run away — it is never overwritten")
+
+def params_diff(old:dict, new:dict, prefix:str="") -> list[str]:
+    "What differs between two runs' params, as dotted keys with both values: `['train.lr: 0.001 -> 0.002', …]`."
+    out, absent = [], object()
+    show = lambda v: "absent" if v is absent else repr(v)
+    for k in dict.fromkeys([*old, *new]):
+        a, b, key = old.get(k, absent), new.get(k, absent), f"{prefix}{k}"
+        if a == b: continue
+        if isinstance(a, dict) and isinstance(b, dict): out += params_diff(a, b, key + ".")
+        else: out.append(f"{key}: {show(a)} -> {show(b)}")
+    return out
 
 @contextlib.contextmanager
 def run_lock(d:Path):
