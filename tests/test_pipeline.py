@@ -90,7 +90,7 @@ def test_a_finished_run_is_stale_once_the_world_generator_or_architecture_change
         with pytest.raises(XStiltsError, match=r"different params \(architecture\)"): run_one(p, rid)
     assert run_status(run_dir("t", rid)) == "done"   # the finished record is untouched
 
-def test_a_study_with_stale_finished_runs_is_refused_before_any_work(xs_env, tmp_path):
+def test_a_study_with_stale_finished_runs_is_refused_before_any_work(xs_env, tmp_path, capsys):
     "The grid would skip a finished run as done and the summary present its results as the study's: changed params refuse, naming what changed."
     import yaml
     from xstilts.core import XStiltsError
@@ -109,6 +109,9 @@ def test_a_study_with_stale_finished_runs_is_refused_before_any_work(xs_env, tmp
         [(rid, ["world.n_test: 40 -> 30"])]   # a run not yet made (seed 2) is not stale
     assert (run_dir("t", rid)/"params.yaml").read_text() == before and run_status(run_dir("t", rid)) == "done"
     assert not (Path(os.environ["XSTILTS_REPORTS"])/"t"/"summary.ipynb").exists()   # refused before rendering anything
+    from xstilts.cli import main
+    assert main(["status", str(f), "--set", "train.lr=0.5"]) == 0
+    assert "stale: 1 finished run was made with other params (train.lr: 0.0005 -> 0.5); `xstilts run` and `report` refuse" in capsys.readouterr().out
 
 KILLABLE = """
 import sys

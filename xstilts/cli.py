@@ -112,6 +112,7 @@ def main(argv:list[str]|None=None) -> int:
             st = grid.status_table(p)
             print(st.groupby(["model", "inter", "target"]).status.value_counts().unstack(fill_value=0).to_string())
             for _, r in st[st.status == "failed"].iterrows(): print(f"failed: {r.model} · {r.inter} → {r.target} seed {r.seed}: {r.reason}")
+            if (stale := grid.stale_runs(p)): print(f"stale: {grid.stale_line(stale)}; `xstilts run` and `report` refuse the study until they are moved away")
             return 0
         if a.cmd == "report":
             ok, html = grid.render_summary(a.params, ov, a.quick); print(html)

@@ -13,7 +13,7 @@ from .results import run_dir, run_status, run_lock, params_diff
 # %% auto #0
 __all__ = ['KERNEL', 'TEMPLATES', 'ENGINES', 'expand', 'pairs', 'status_table', 'ensure_kernel', 'render_html', 'browser',
            'browser_check', 'kept_kernel', 'drop_kept_kernel', 'execute', 'pair_report', 'run_study', 'render_summary',
-           'stale_runs', 'check_runs_current']
+           'stale_runs', 'check_runs_current', 'stale_line']
 
 # %% ../nbs/13_grid.ipynb #439bb703
 def expand(p:StudyParams) -> list[RunId]:
@@ -364,10 +364,14 @@ def check_runs_current(p:StudyParams, runs:list[RunId]|None=None):
     the grid would skip them as finished and the summary would present their results as this study's."""
     stale = stale_runs(p, runs)
     if not stale: return
-    diffs = list(dict.fromkeys(x for _, ds in stale for x in ds))
-    raise XStiltsError(f"study {p.study}: {len(stale)} finished run{'s were' if len(stale) > 1 else ' was'} made with other params "
-                       f"({'; '.join(diffs[:3])}{'; …' if len(diffs) > 3 else ''}), e.g. {run_dir(p.study, stale[0][0])}. "
+    raise XStiltsError(f"study {p.study}: {stale_line(stale)}, e.g. {run_dir(p.study, stale[0][0])}. "
                        f"They are kept, never overwritten: give the study another name (`study:`) or move {runs_dir()/p.study} away")
+
+def stale_line(stale:list[tuple[RunId, list[str]]]) -> str:
+    "`stale_runs`' result in words: how many, and the first things that changed."
+    diffs = list(dict.fromkeys(x for _, ds in stale for x in ds))
+    return (f"{len(stale)} finished run{'s were' if len(stale) > 1 else ' was'} made with other params "
+            f"({'; '.join(diffs[:3])}{'; …' if len(diffs) > 3 else ''})")
 
 def _notebook_params(params_file:str, overrides:dict|None, quick:bool, progress:bool) -> dict:
     "The parameters every notebook of a study gets (the task pairs' also get their model, intermediate and target)."
