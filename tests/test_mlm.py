@@ -56,6 +56,10 @@ def test_mlm_alone_and_in_a_multitask_mix(xs_env):
     assert set(m["phase1"]["tasks"]) == {"mnli", "mlm"} and set(m["phase1"]["task_of_step"]) == {"mnli", "mlm"}
     assert m["phase1"]["data"]["official_train"] == "mnli:train + mlm:train" and set(m["phase1"]["selected_dev_per_task"]) == {"mnli", "mlm"}
     assert {s["language"] for s in m["scores"]} == set(world_languages())
+    import yaml   # its record fingerprints the world's data it read: the labelled tasks' examples, and the corpus MLM trains on
+    from xstilts.models import corpus_key
+    w = yaml.safe_load((run_dir("t", rid)/"params.yaml").read_text())["world"]
+    assert set(w["data"]) == {"mnli", "udpos"} and w["corpus"] == corpus_key(p)["fingerprint"]
 
 def test_mlm_on_local_text(xs_env, tmp_path, monkeypatch):
     monkeypatch.setenv("XSTILTS_DATA", str(tmp_path))

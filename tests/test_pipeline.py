@@ -75,20 +75,59 @@ def test_caches_are_keyed_by_the_text_not_only_the_settings(xs_env, monkeypatch)
     k2 = M.corpus_key(p)
     assert k1["world"] == k2["world"] and k1["fingerprint"] != k2["fingerprint"]
 
-def test_a_finished_run_is_stale_once_the_world_generator_or_architecture_changes(xs_env, monkeypatch):
-    import xstilts.pipeline as P, xstilts.models as M
+def _changed_world(task:str):
+    "Another world generator: the examples of `task` change (each id gets a suffix), every other task's stay as they were."
+    import xstilts.world as W
+    real = W.load_world_examples
+    def load(t, split, lang, params):
+        ex = real(t, split, lang, params)
+        return [dict(e, id=f"{e['id']}-v2") for e in ex] if t == task else ex
+    return load
+
+def test_a_finished_run_is_stale_once_its_world_data_or_architecture_changes(xs_env, monkeypatch):
+    "A change to the world generator makes stale the runs whose data it changes, and only those; so does another architecture."
+    import xstilts.data as D, xstilts.world as W, xstilts.models as M, yaml
     from xstilts.core import XStiltsError
+    from xstilts.grid import stale_runs
     p = params(models=["random-xs"], intermediates=["none"])
     rid = RunId("random-xs", "none", "xnli", 1)
     assert run_one(p, rid, raise_errors=True) == "done"
     assert run_one(p, rid, raise_errors=True) == "done"   # unchanged: skipped
-    with monkeypatch.context() as mp:
-        mp.setattr(P, "_world_code", lambda: "another-generator")
-        with pytest.raises(XStiltsError, match=r"finished run with different params \(world\)"): run_one(p, rid)
+    rec = yaml.safe_load((run_dir("t", rid)/"params.yaml").read_text())
+    assert set(rec["world"]["data"]) == {"xnli"} and "generator" not in rec["world"] and rec["world"]["corpus"] == M.corpus_key(p)["fingerprint"]
+    udpos = D.world_data_fingerprint("udpos", p.world)
+    with monkeypatch.context() as mp:   # a generator that changes UD-POS only: this XNLI run is still current
+        mp.setattr(D, "_world_code", lambda: "generator-v2-udpos"); mp.setattr(W, "load_world_examples", _changed_world("udpos"))
+        assert D.world_data_fingerprint("udpos", p.world) != udpos   # the change took
+        assert stale_runs(p) == [] and run_one(p, rid, raise_errors=True) == "done"
+    with monkeypatch.context() as mp:   # one that changes XNLI's examples: stale, named
+        mp.setattr(D, "_world_code", lambda: "generator-v2-xnli"); mp.setattr(W, "load_world_examples", _changed_world("xnli"))
+        with pytest.raises(XStiltsError, match=r"finished run with different params \(world\.data\.xnli: '[0-9a-f]{16}' -> '[0-9a-f]{16}'\)"): run_one(p, rid)
+        assert [ds for _, ds in stale_runs(p)] == [[f"world.data.xnli: '{rec['world']['data']['xnli']}' -> '{D.world_data_fingerprint('xnli', p.world)}'"]]
+    with monkeypatch.context() as mp:   # another pretraining corpus: stale
+        real = W.world_corpus
+        mp.setattr(W, "world_corpus", lambda lang, wp: [s + " x" for s in real(lang, wp)]); M._FINGERPRINTS.clear()
+        assert [d.split(":")[0] for _, ds in stale_runs(p) for d in ds] == ["world.corpus"]
+    M._FINGERPRINTS.clear()
     with monkeypatch.context() as mp:
         mp.setitem(M.TINY_SIZES, "xs", dict(M.TINY_SIZES["xs"], intermediate_size=128))
-        with pytest.raises(XStiltsError, match=r"different params \(architecture\)"): run_one(p, rid)
+        with pytest.raises(XStiltsError, match=r"different params \(architecture\.intermediate_size: 256 -> 128\)"): run_one(p, rid)
     assert run_status(run_dir("t", rid)) == "done"   # the finished record is untouched
+
+def test_a_record_from_before_data_fingerprints_is_current_when_this_generator_made_it(xs_env):
+    "Records that name the generator's code (`world.generator`, before per-task fingerprints): this code's are current, another's stale."
+    import yaml
+    from xstilts.data import _world_code
+    from xstilts.grid import stale_runs
+    p = params(models=["random-xs"], intermediates=["none"])
+    rid = RunId("random-xs", "none", "xnli", 1)
+    assert run_one(p, rid, raise_errors=True) == "done"
+    f = run_dir("t", rid)/"params.yaml"; rec = yaml.safe_load(f.read_text())
+    legacy = {k: v for k, v in rec["world"].items() if k not in ("data", "corpus")}
+    f.write_text(yaml.safe_dump({**rec, "world": {**legacy, "generator": _world_code()}}))
+    assert stale_runs(p) == [] and run_one(p, rid, raise_errors=True) == "done"
+    f.write_text(yaml.safe_dump({**rec, "world": {**legacy, "generator": "0123456789abcdef"}}))
+    assert stale_runs(p)[0][1][0] == "world.generator: '0123456789abcdef' -> absent"
 
 def test_a_study_with_stale_finished_runs_is_refused_before_any_work(xs_env, tmp_path, capsys):
     "The grid would skip a finished run as done and the summary present its results as the study's: changed params refuse, naming what changed."
@@ -105,9 +144,14 @@ def test_a_study_with_stale_finished_runs_is_refused_before_any_work(xs_env, tmp
     for call in (lambda: run_study(str(f), {"train": {"lr": 0.5}}, log=lambda *a: None),
                  lambda: render_summary(str(f), {"train": {"lr": 0.5}}, log=lambda *a: None)):
         with pytest.raises(XStiltsError, match=r"study t: 1 finished run was made with other params \(train\.lr: 0\.0005 -> 0\.5\)"): call()
-    assert stale_runs(params(models=["random-xs"], intermediates=["none"], seeds=[1, 2], world={**SMALL["world"], "n_test": 30})) == \
-        [(rid, ["world.n_test: 40 -> 30"])]   # a run not yet made (seed 2) is not stale
+    stale = stale_runs(params(models=["random-xs"], intermediates=["none"], seeds=[1, 2], world={**SMALL["world"], "n_test": 30}))
+    assert [r for r, _ in stale] == [rid]   # a run not yet made (seed 2) is not stale
+    assert stale[0][1][0] == "world.n_test: 40 -> 30" and stale[0][1][1].startswith("world.data.xnli: ") and len(stale[0][1]) == 2   # and its data changed with it
     assert (run_dir("t", rid)/"params.yaml").read_text() == before and run_status(run_dir("t", rid)) == "done"
+    from xstilts.grid import status_table
+    st = status_table(params(models=["random-xs"], intermediates=["none"], seeds=[1, 2], train={**SMALL["train"], "lr": 0.5}))
+    assert st[["seed", "status", "reason"]].values.tolist() == [[1, "stale", "train.lr: 0.0005 -> 0.5"], [2, "pending", ""]]
+    assert status_table(p).status.tolist() == ["done"]
     assert not (Path(os.environ["XSTILTS_REPORTS"])/"t"/"summary.ipynb").exists()   # refused before rendering anything
     from xstilts.cli import main
     assert main(["status", str(f), "--set", "train.lr=0.5"]) == 0

@@ -109,10 +109,10 @@ def main(argv:list[str]|None=None) -> int:
         if a.cmd == "check": print(f"{a.params}: ok ({p.study}: models {len(p.models)} × intermediates {len(p.all_intermediates)} × targets {len(p.targets)} × seeds {len(p.seeds)}"
                                     + "".join(f"; {n}: {len(ms)}×{len(i)}×{len(t)}×{len(s)}" for n, (ms, i, t, s) in list(p.grids().items())[1:]) + f"; {len(grid.expand(p))} runs)"); return 0
         if a.cmd == "status":
-            st = grid.status_table(p)
+            stale = grid.stale_runs(p); st = grid.status_table(p, stale)
             print(st.groupby(["model", "inter", "target"]).status.value_counts().unstack(fill_value=0).to_string())
             for _, r in st[st.status == "failed"].iterrows(): print(f"failed: {r.model} · {r.inter} → {r.target} seed {r.seed}: {r.reason}")
-            if (stale := grid.stale_runs(p)): print(f"stale: {grid.stale_line(stale)}; `xstilts run` and `report` refuse the study until they are moved away")
+            if stale: print(f"stale: {grid.stale_line(stale)}; `xstilts run` and `report` refuse the study until they are moved away")
             return 0
         if a.cmd == "report":
             ok, html = grid.render_summary(a.params, ov, a.quick); print(html)

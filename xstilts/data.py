@@ -27,8 +27,9 @@ __all__ = ['log', 'NLI', 'BINARY', 'NO_GOLD', 'UPOS', 'PANX', 'GLUE_TSV', 'JSONL
            'read_mc_jsonl', 'read_csqa', 'read_cosmosqa_csv', 'siqa_files', 'read_siqa', 'read_siqa_v14',
            'read_hellaswag_lossy', 'tatoeba_files', 'read_tatoeba', 'bucc_files', 'read_bucc', 'lareqa_files',
            'read_lareqa', 'mewslix_files', 'read_mewslix', 'read_file', 'task_labels', 'local_paths', 'lang_fields',
-           'task_format', 'reader_labels', 'world_cache_path', 'train_union', 'load_examples', 'HubMap', 'hub_map',
-           'hub_dataset', 'hub_examples', 'HubRows', 'hub_rows', 'wiki_paragraphs', 'load_texts', 'parse_spec']
+           'task_format', 'reader_labels', 'world_cache_path', 'world_data_fingerprint', 'train_union', 'load_examples',
+           'HubMap', 'hub_map', 'hub_dataset', 'hub_examples', 'HubRows', 'hub_rows', 'wiki_paragraphs', 'load_texts',
+           'parse_spec']
 
 # %% ../nbs/03_data.ipynb #12a5659a
 def _bad(path, n, what) -> XStiltsError:
@@ -822,6 +823,26 @@ def world_cache_path(task:str, split:str, lang:str, world) -> Path:
     "Where the embedded world's examples of one task, split and language are kept once generated."
     from xstilts.core import cache_dir, stable_hash
     return cache_dir()/"world"/f"{stable_hash({'world': world.model_dump(), 'code': _world_code()}, 16)}"/f"{task}.{split}.{lang}.json"
+
+def world_data_fingerprint(task:str, world) -> str:
+    """A fingerprint of every example the embedded world generates for `task` (each split and language) under settings
+    `world`. Run records keep it, so a change to the generator makes stale exactly the runs whose data it changed."""
+    from xstilts.world import WORLD_TASKS
+    if task not in WORLD_TASKS: raise XStiltsError(f"Unknown world task '{task}'." + did_you_mean(task, WORLD_TASKS))
+    return _world_task_fingerprint(task, world.model_dump_json(), _world_code())
+
+@functools.lru_cache(maxsize=None)
+def _world_task_fingerprint(task:str, world_json:str, code:str) -> str:
+    import hashlib
+    from xstilts.core import WorldParams
+    from xstilts.world import WORLD_TASKS
+    world, h = WorldParams.model_validate_json(world_json), hashlib.sha256()
+    for split, langs in WORLD_TASKS[task].splits.items():
+        for lang in langs:
+            path = world_cache_path(task, split, lang, world)
+            if not path.exists(): _load_embedded(task, split, lang, world=world)   # generated once, as a run would
+            h.update(f"{split} {lang}\n".encode()); h.update(path.read_bytes())
+    return h.hexdigest()[:16]
 
 def _load_embedded(task, split, lang, data_dir=None, world=None) -> list[dict]|dict:
     "Examples of the embedded world, generated once per world settings and generator code, then read from the cache."

@@ -8,7 +8,7 @@ import contextlib, json, os, sys, time
 from pathlib import Path
 import pandas as pd
 from .core import XStiltsError, RunId, StudyParams, load_params, params_chain, project_root, reports_dir, runs_dir, atomic_path
-from .results import run_dir, run_status, run_lock, params_diff
+from .results import run_dir, run_status, run_lock, params_diff, recorded_params
 
 # %% auto #0
 __all__ = ['KERNEL', 'TEMPLATES', 'ENGINES', 'expand', 'pairs', 'status_table', 'ensure_kernel', 'render_html', 'browser',
@@ -25,12 +25,14 @@ def pairs(p:StudyParams) -> list[tuple[str, str, str]]:
     "Task pairs (model, inter, target) in execution order."
     return list(dict.fromkeys((r.model, r.inter, r.target) for r in expand(p)))
 
-def status_table(p:StudyParams) -> pd.DataFrame:
-    "One row per run: its status, and the reason where it failed."
+def status_table(p:StudyParams, stale:list|None=None) -> pd.DataFrame:
+    """One row per run: its status, and the reason where it failed. A finished run made with other params than the
+    study would run it with now is `stale`, with what changed (`stale`: `stale_runs(p)` where known already)."""
+    stale = dict(stale_runs(p) if stale is None else stale)
     rows = []
     for r in expand(p):
-        d = run_dir(p.study, r); s = run_status(d)
-        reason = (d/"FAILED").read_text().splitlines()[0] if s == "failed" else ""
+        d = run_dir(p.study, r); s = "stale" if r in stale else run_status(d)
+        reason = (d/"FAILED").read_text().splitlines()[0] if s == "failed" else "; ".join(stale[r]) if s == "stale" else ""
         rows.append({"model": r.model, "inter": r.inter, "target": r.target, "seed": r.seed, "status": s, "reason": reason})
     return pd.DataFrame(rows)
 
@@ -349,13 +351,12 @@ def render_summary(params_file:str, overrides:dict|None=None, quick:bool=False, 
 
 def stale_runs(p:StudyParams, runs:list[RunId]|None=None) -> list[tuple[RunId, list[str]]]:
     "Finished runs of the study (or of `runs`) whose records were made with other params than it would run them with now, each with what differs."
-    import yaml
     from .pipeline import run_params
     out = []
     for r in expand(p) if runs is None else runs:
         d = run_dir(p.study, r)
         if run_status(d) != "done": continue
-        old, new = yaml.safe_load((d/"params.yaml").read_text()), run_params(p, r)
+        new = run_params(p, r); old = recorded_params(d, new)
         if old != new: out.append((r, params_diff(old, new)))
     return out
 

@@ -15,8 +15,8 @@ from .core import XStiltsError, did_you_mean
 __all__ = ['PERTURBATIONS', 'UNSEGMENTED', 'LAYOUTS', 'LANGUAGE_LAYOUTS', 'SCRIPT_LAYOUTS', 'CC100_GIB', 'RESOURCE_BINS',
            'Perturbation', 'get_perturbation', 'label', 'parse_label', 'graphemes', 'char_script', 'dominant_script',
            'alphabet', 'neighbours', 'Words', 'read_muse', 'write_muse', 'Dictionaries', 'BoundDictionary',
-           'muse_dictionaries', 'world_dictionaries', 'fields', 'perturb_example', 'attack', 'resource_level',
-           'robustness_table', 'drop_scores']
+           'muse_dictionaries', 'world_dictionaries', 'world_dictionary_fingerprint', 'fields', 'perturb_example',
+           'attack', 'resource_level', 'robustness_table', 'drop_scores']
 
 # %% ../nbs/16_perturb.ipynb #787f3bc5
 @dataclass(frozen=True)
@@ -409,6 +409,13 @@ def _world_table(a:str, b:str, seed:int) -> dict[str, list[str]]:
             same = [x for f, x in fb.get(cid, []) if f == feat and " " not in x] or [x for _, x in fb.get(cid, []) if " " not in x]
             if same: out.setdefault(w.lower(), []).extend(x for x in same if x not in out.get(w.lower(), []))
     return out
+
+@functools.lru_cache(maxsize=None)
+def world_dictionary_fingerprint(seed:int=0) -> str:
+    "A fingerprint of every table of `world_dictionaries(seed)` (what a code-switched run of the embedded world reads; its record keeps it)."
+    from xstilts.core import stable_hash
+    from xstilts.world import world_languages
+    return stable_hash({f"{a}-{b}": _world_table(a, b, seed) for a in world_languages() for b in world_languages() if a != b}, 16)
 
 # %% ../nbs/16_perturb.ipynb #b8465376
 def _rng(seed:int, name:str, strength:float, lang:str, eid, field) -> random.Random:

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np, pandas as pd
 from .core import XStiltsError, RunId, StudyParams, cache_dir, stable_hash, seed_everything, atomic_write_json, data_dir, file_lock, release_memory
 from .tasks import get_task, eval_languages, target_eval_split
-from .data import load_examples, load_texts, parse_spec, _world_code
-from .models import encoder_path, pretrain_params, load_with_head, load_tokenizer, save_encoder, parse_model, quiet_transformers, trimming, TINY_SIZES
+from .data import load_examples, load_texts, parse_spec, world_data_fingerprint
+from .models import encoder_path, pretrain_params, load_with_head, load_tokenizer, save_encoder, parse_model, quiet_transformers, trimming, corpus_key, TINY_SIZES
 from .features import encode_classification, encode_tagging, encode_span, encode_multiple_choice, encode_retrieval, encode_mlm, encode_dual
 from .train import train_loop, train_multitask, use_bf16, device, dist_state
 from .evaluate import (predict_classification, dev_accuracy, predict_tagging, dev_tagging, predict_span, dev_span,
@@ -392,7 +392,7 @@ def evaluate_target(p:StudyParams, rid:RunId, model, tok, labels:tuple=()) -> tu
 
 # %% ../nbs/11_pipeline.ipynb #9edc8f60
 from .perturb import (perturb_example, attack, get_perturbation, label as perturbation_label, dominant_script,
-                             world_dictionaries, muse_dictionaries)
+                             world_dictionaries, world_dictionary_fingerprint, muse_dictionaries)
 
 def study_perturbations(p:StudyParams, target:str) -> list[tuple]:
     "(spec, strength, record label) of every perturbation a study evaluates on `target`."
@@ -593,8 +593,14 @@ def run_params(p:StudyParams, rid:RunId) -> dict:
     if rid.inter != "none": d["intermediate_train"] = p.intermediate_train.record()
     if spec.kind in ("tiny", "random"): d["pretrain"] = pretrain_params(spec, p).record(); d["architecture"] = TINY_SIZES[spec.ref]
     if p.trim_vocab: d["trim_vocab"] = True   # only when on, so older records keep their params
-    if p.source == "embedded": d["world"] = {**p.world.model_dump(), "generator": _world_code()}  # a changed generator makes finished runs stale
     pert = study_perturbations(p, rid.target)
+    if p.source == "embedded":  # what the world gave this run: a changed generator makes stale only the runs whose data it changed
+        from xstilts.world import WORLD_TASKS
+        tasks = [t for t in (*rid.inter.split("+"), rid.target) if t != "none"]   # a task the world lacks fails when its data loads
+        d["world"] = {**p.world.model_dump(), "data": {t: world_data_fingerprint(t, p.world) for t in tasks if t in WORLD_TASKS}}
+        if spec.kind in ("tiny", "random") or any(get_task(t).format == "mlm" for t in tasks):   # the text its encoder was pretrained on; continued MLM's
+            d["world"]["corpus"] = corpus_key(p)["fingerprint"]
+        if any(get_perturbation(s.name).family == "codeswitch" for s, _, _ in pert): d["world"]["dictionaries"] = world_dictionary_fingerprint(p.world.seed)
     if pert:  # only when there are some, so records of studies without perturbations keep their params
         d["perturbations"] = [dict(spec.model_dump(exclude={"strengths", "targets"}), strength=x, label=lab) for spec, x, lab in pert]
         d["perturb_seed"] = p.perturb_seed

@@ -11,8 +11,8 @@ from .core import XStiltsError, RunId, parse_run_id, runs_dir, atomic_write_json
 
 # %% auto #0
 __all__ = ['PRED_COLUMNS', 'OPTIONAL_COLUMNS', 'run_dir', 'run_status', 'environment', 'peak_rss_gib', 'check_not_overwriting',
-           'params_diff', 'run_lock', 'write_record', 'write_failure', 'study_runs', 'load_predictions',
-           'finished_metrics', 'load_metrics']
+           'recorded_params', 'params_diff', 'run_lock', 'write_record', 'write_failure', 'study_runs',
+           'load_predictions', 'finished_metrics', 'load_metrics']
 
 # %% ../nbs/09_results.ipynb #6f3d1e46
 PRED_COLUMNS = ["model", "inter", "target", "seed", "task", "language", "perturbation", "example_id", "gold", "prediction", "score"]
@@ -55,10 +55,25 @@ def peak_rss_gib() -> float:
 def check_not_overwriting(d:Path, params:dict):
     "Refuse to touch a finished run whose recorded params differ from `params` (completed runs are never overwritten)."
     if run_status(d) != "done": return
-    old = yaml.safe_load((d/"params.yaml").read_text())
+    old = recorded_params(d, params)
     if old != params:
-        diff = sorted(k for k in set(old) | set(params) if old.get(k) != params.get(k))
-        raise XStiltsError(f"{d} is a finished run with different params ({', '.join(diff)}); rename the study or move that run away — it is never overwritten")
+        diff = params_diff(old, params)
+        raise XStiltsError(f"{d} is a finished run with different params ({'; '.join(diff[:3])}{'; …' if len(diff) > 3 else ''}); "
+                           "rename the study or move that run away — it is never overwritten")
+
+def recorded_params(d:Path, new:dict) -> dict:
+    """The params a finished run `d` was made with, in the record format of `new` (what a run would record now).
+    Records made before per-task data fingerprints name the world generator's code (`world.generator`) instead. The
+    same code with the same settings generates the same data, so such a record stands for `new`'s fingerprints when its
+    code is this code; made by other code, it stays as it is, and differs."""
+    old = yaml.safe_load((Path(d)/"params.yaml").read_text())
+    w, nw = old.get("world"), new.get("world")
+    if isinstance(w, dict) and isinstance(nw, dict) and "generator" in w and "data" in nw:
+        from xstilts.data import _world_code
+        if w["generator"] == _world_code():
+            old = {**old, "world": {**{k: v for k, v in w.items() if k != "generator"},
+                                    **{k: nw[k] for k in ("data", "corpus", "dictionaries") if k in nw}}}
+    return old
 
 def params_diff(old:dict, new:dict, prefix:str="") -> list[str]:
     "What differs between two runs' params, as dotted keys with both values: `['train.lr: 0.001 -> 0.002', …]`."
