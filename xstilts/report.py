@@ -459,30 +459,36 @@ def draw_tests(preds:pd.DataFrame, p, perturbation:str="clean") -> pd.DataFrame:
     return out
 
 def scale_draw_tests(preds:pd.DataFrame, p, perturbation:str="clean") -> pd.DataFrame:
-    "RQ6 across draws: per target × intermediate task, over the encoder sizes with several draws each, each size's Δ (zero-shot average, mean over its draws) and the difference in differences between the largest and the smallest size, by the unpaired multi-bootstrap; Holm."
+    """RQ6 across draws: per target × comparison (each intermediate task − baseline; the baseline − its never-pretrained
+    control, `inter` 'none'), over the encoder sizes with several draws each, each size's Δ (zero-shot average, mean
+    over its draws) and the difference in differences between the largest and the smallest size, by the unpaired
+    multi-bootstrap; Holm."""
     from xstilts.models import non_embedding_params
     from xstilts.stats import multi_bootstrap
     d, groups, per_ex, have_l, have = _draw_inputs(preds, perturbation)
     sizes = [g for g in groups if non_embedding_params(g)]   # smallest first
     if len(sizes) < 2: return pd.DataFrame()
+    models = set(d.model)
+    jobs = [(t, i, f"{i} − none", lambda m, i=i: ((m, i), (m, "none"))) for t, i in sorted({(t, i) for m, i, t in have if i != "none"})]
+    jobs += [(t, "none", "none − control", lambda m: ((m, "none"), (control_of(m, models), "none"))) for t in sorted({t for _, _, t in have})]
     rows = []
-    for target, inter in sorted({(t, i) for m, i, t in have if i != "none"}):
-        use = [g for g in sizes if all((m, i, target) in have for m in groups[g] for i in (inter, "none"))]
+    for target, inter, comparison, ab in jobs:   # ab(draw) -> the two (model, inter) cells whose difference is its Δ
+        use = [g for g in sizes if all((*x, target) in have for m in groups[g] for x in ab(m))]
         if len(use) < 2: continue
         langs = _lang_order({l for m, i, t, l in have_l if t == target and m in groups[use[0]]})
         langs = [l for l in langs if l != SOURCE_LANG] or langs
         strata, by_draw = {}, {}
         for lang in langs:
             cols = [(g, m) for g in use for m in groups[g]]
-            if not all((m, i, target, lang) in have_l for _, m in cols for i in (inter, "none")): continue
-            w = pd.concat({c: per_ex.loc[(c[1], inter, target, lang)] - per_ex.loc[(c[1], "none", target, lang)] for c in cols}, axis=1).dropna()
+            if not all((*x, target, lang) in have_l for _, m in cols for x in ab(m)): continue
+            w = pd.concat({c: per_ex.loc[(*ab(c[1])[0], target, lang)] - per_ex.loc[(*ab(c[1])[1], target, lang)] for c in cols}, axis=1).dropna()
             if not len(w): continue
             strata[lang] = (w[use[-1]].to_numpy().T, w[use[0]].to_numpy().T)   # largest − smallest: draws × examples each
             for c in cols: by_draw.setdefault(c[1], []).append(w[c].mean())
         if not strata: continue
-        r = multi_bootstrap(strata, n=p.bootstrap, alpha=p.alpha, seed=_cell_rng(0, (target, inter, "scale")))
+        r = multi_bootstrap(strata, n=p.bootstrap, alpha=p.alpha, seed=_cell_rng(0, (target, inter, "scale") if inter != "none" else (target, "control", "scale")))
         size_delta = {g: np.mean([np.mean(by_draw[m]) for m in groups[g]]) * 100 for g in use}
-        rows.append(dict(target=target, inter=inter, sizes=" < ".join(use), **{f"Δ {g}": size_delta[g] for g in use},
+        rows.append(dict(target=target, inter=inter, comparison=comparison, sizes=" < ".join(use), **{f"Δ {g}": size_delta[g] for g in use},
                          **{"Δ by draw": "; ".join(f"{g}: " + ", ".join(f"{np.mean(by_draw[m]) * 100:+.1f}" for m in groups[g]) for g in use)},
                          did=r["delta"], did_lo=r["lo"], did_hi=r["hi"], p=r["p"], n_draws=r["n_draws"], n_examples=r["n_examples"]))
     out = pd.DataFrame(rows)
