@@ -66,7 +66,7 @@ def recorded_params(d:Path, new:dict) -> dict:
     Records made before per-task data fingerprints name the world generator's code (`world.generator`) instead. The
     same code with the same settings generates the same data, so such a record stands for `new`'s fingerprints when its
     code is this code; made by other code, it stays as it is, and differs."""
-    old = yaml.safe_load((Path(d)/"params.yaml").read_text())
+    old = yaml.load((Path(d)/"params.yaml").read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))   # libyaml's: a study's records read 10× faster
     w, nw = old.get("world"), new.get("world")
     if isinstance(w, dict) and isinstance(nw, dict) and "generator" in w and "data" in nw:
         from xstilts.data import _world_code
