@@ -248,3 +248,33 @@ def test_perturbation_on_a_subset_is_compared_with_the_same_examples_clean(xs_en
         assert len(clean) == s["n"] and set(clean.example_id) <= set(x[x.perturbation == "clean"].example_id.iloc[:15])
         gold, pred = ([json.loads(v) for v in clean[c]] for c in ("gold", "prediction"))
         assert s["clean_value"] == pytest.approx(seqeval_f1(gold, pred)[0])
+
+def test_a_run_gives_the_same_numbers_whatever_the_runners_threads(xs_env, monkeypatch):
+    """A runner with 2 CPU threads (`--workers 1` on 2 cores) and one with 1 (a pool worker) pretrain the same tiny
+    encoder, train the same phase-1 encoder and score the same: tiny encoders compute on one thread."""
+    import torch, hashlib
+    import xstilts.models as M
+    from transformers import XLMRobertaForMaskedLM
+    from xstilts.pipeline import phase1_dir
+    p = params(models=["tiny-xs"], pretrain={"steps": 40, "vocab_size": 500, "batch_size": 32})
+    pp = M.pretrain_params(M.parse_model("tiny-xs"), p)
+    corpus = M.study_corpus(p); tok = M.study_tokenizer(p, corpus)
+    before = torch.get_num_threads()
+    def loop(threads):   # the pretraining loop itself, unpinned: does this machine's arithmetic depend on the thread count?
+        torch.set_num_threads(threads); torch.manual_seed(0)
+        try: return M.pretrain_mlm(XLMRobertaForMaskedLM(M.tiny_config("xs", len(tok))), tok, corpus, pp)
+        finally: torch.set_num_threads(before)
+    if loop(1) == loop(2): pytest.skip("this machine's kernels sum the same way with 1 and 2 threads: nothing to pin")
+    digest = lambda f: hashlib.sha256(Path(f).read_bytes()).hexdigest()
+    got, rid = [], RunId("tiny-xs", "mnli", "xnli", 1)
+    for threads in (2, 1):
+        for k in ("CACHE", "RUNS"): monkeypatch.setenv(f"XSTILTS_{k}", os.environ[f"XSTILTS_{k}"].split("-t")[0] + f"-t{threads}")
+        torch.set_num_threads(threads)
+        try:
+            assert run_one(p, rid, raise_errors=True) == "done"
+            assert torch.get_num_threads() == threads   # the runner's setting is given back
+        finally: torch.set_num_threads(before)
+        m = json.loads((run_dir("t", rid)/"metrics.json").read_text())
+        got.append((digest(Path(M.encoder_path("tiny-xs", p))/"model.safetensors"), digest(phase1_dir(p, "tiny-xs", "mnli", 1)/"model.safetensors"),
+                    [(s["language"], s["value"]) for s in m["scores"]], pd.read_parquet(run_dir("t", rid)/"predictions.parquet").prediction.tolist()))
+    assert got[0] == got[1]
