@@ -296,7 +296,7 @@ def run_study(params_file:str,             # the study's params YAML
     else:
         log(f"summary → {summary.with_suffix('.html')}")
         _render_summary(summary, params, log)
-    st = status_table(p)
+    st = status_table(p, stale=[])   # checked before any work; the runs made since are this study's
     counts = st.status.value_counts().to_dict()
     for _, r in st[st.status == "failed"].iterrows(): log(f"  failed: {r.model} · {r.inter} → {r.target} seed {r.seed}: {r.reason}")
     log(f"done in {time.time() - t0:.0f}s: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
