@@ -267,8 +267,9 @@ def test_a_run_gives_the_same_numbers_whatever_the_runners_threads(xs_env, monke
     if loop(1) == loop(2): pytest.skip("this machine's kernels sum the same way with 1 and 2 threads: nothing to pin")
     digest = lambda f: hashlib.sha256(Path(f).read_bytes()).hexdigest()
     got, rid = [], RunId("tiny-xs", "mnli", "xnli", 1)
+    base = {k: os.environ[f"XSTILTS_{k}"] for k in ("CACHE", "RUNS")}
     for threads in (2, 1):
-        for k in ("CACHE", "RUNS"): monkeypatch.setenv(f"XSTILTS_{k}", os.environ[f"XSTILTS_{k}"].split("-t")[0] + f"-t{threads}")
+        for k, v in base.items(): monkeypatch.setenv(f"XSTILTS_{k}", f"{v}-threads{threads}")   # each runner its own caches and records
         torch.set_num_threads(threads)
         try:
             assert run_one(p, rid, raise_errors=True) == "done"

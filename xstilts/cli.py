@@ -37,7 +37,7 @@ def _parser():
         s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a param (YAML value), repeatable")
         if name == "run": s.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bars (default: on a terminal)")
         if name == "run": s.add_argument("--workers", type=int, default=1, help="task pairs run at once, each in its own process (CPU threads are split between them)")
-        if name == "run": s.add_argument("--threads", type=int, default=None, help="CPU threads per task pair (default: the CPUs split between the workers)")
+        if name == "run": s.add_argument("--threads", type=int, default=None, help="CPU threads per task pair (default: the CPUs split between the workers); tiny and random encoders always use one, so their numbers reproduce")
         if name == "run": s.add_argument("--fresh-kernels", action="store_true", help="a new kernel for every task pair (default: each worker keeps one; the numbers are the same)")
         if name == "run": s.add_argument("--engine", default="local", help="where task pairs run: local (worker processes here), slurm (job arrays through submitit) or submitit-local (submitit's local executor)")
         if name == "run": s.add_argument("--executor", action="append", default=[], metavar="KEY=VALUE", help="a submitit executor parameter for --engine slurm/submitit-local (e.g. slurm_partition=gpu, timeout_min=120, gpus_per_node=1), repeatable")

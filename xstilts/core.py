@@ -13,9 +13,9 @@ import yaml
 # %% auto #0
 __all__ = ['XStiltsError', 'did_you_mean', 'project_root', 'runs_dir', 'cache_dir', 'reports_dir', 'data_dir', 'atomic_path',
            'atomic_write_text', 'atomic_write_json', 'atomic_write_yaml', 'file_lock', 'stable_hash', 'seed_everything',
-           'release_memory', 'RunId', 'parse_run_id', 'TrainParams', 'PretrainParams', 'WorldParams', 'DataSpec',
-           'PerturbSpec', 'SubGrid', 'StudyParams', 'parse_params', 'load_params', 'params_chain', 'deep_update',
-           'check_params']
+           'torch_threads', 'release_memory', 'RunId', 'parse_run_id', 'TrainParams', 'PretrainParams', 'WorldParams',
+           'DataSpec', 'PerturbSpec', 'SubGrid', 'StudyParams', 'parse_params', 'load_params', 'params_chain',
+           'deep_update', 'check_params']
 
 # %% ../nbs/00_core.ipynb #e75e14ea
 class XStiltsError(ValueError):
@@ -114,6 +114,15 @@ def seed_everything(seed:int):
     "Seed python, numpy and torch (all devices)."
     import numpy as np, torch
     random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
+
+@contextlib.contextmanager
+def torch_threads(n:int|None):
+    "Run the block with `n` torch CPU threads (unchanged if None), and give the caller's setting back."
+    import torch
+    before = torch.get_num_threads()
+    if n: torch.set_num_threads(n)
+    try: yield
+    finally: torch.set_num_threads(before)
 
 def release_memory() -> bool:
     "Collect garbage and give the freed heap back to the OS (glibc's `malloc_trim`); True where that ran."

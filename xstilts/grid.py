@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib, json, os, sys, time
 from pathlib import Path
 import pandas as pd
-from .core import XStiltsError, RunId, StudyParams, load_params, params_chain, project_root, reports_dir, runs_dir, atomic_path
+from .core import XStiltsError, RunId, StudyParams, load_params, params_chain, project_root, reports_dir, runs_dir, atomic_path, torch_threads
 from .results import run_dir, run_status, run_lock, params_diff, recorded_params
 
 # %% auto #0
@@ -413,7 +413,7 @@ def _encoders_first(p, todo, progress, t0, log, workers:int=1, threads:int|None=
     for m in models:
         if m in deferred: continue
         log(f"encoder {m} ({time.time() - t0:.0f}s)")
-        with _torch_threads(threads): encoder_path(m, p, progress)
+        with torch_threads(threads): encoder_path(m, p, progress)
     os.environ.update(handed_down())   # every fingerprint computed here (corpus, trimmed vocabulary), for the pretraining processes and the pairs' kernels
     return deferred
 
@@ -424,14 +424,6 @@ def _encoder_job(model:str, p, threads:int) -> str:
     from .models import encoder_path
     return encoder_path(model, p)
 
-@contextlib.contextmanager
-def _torch_threads(n:int|None):
-    "Run the block with `n` torch CPU threads (unchanged if None)."
-    import torch
-    before = torch.get_num_threads()
-    if n: torch.set_num_threads(n)
-    try: yield
-    finally: torch.set_num_threads(before)
 
 def _phase1_cost(p, pending:list, log, unbuilt:list=()):
     "Report, before anything trains, how many phase-1 encoders the pending runs need and how many are cached already (none on an `unbuilt` encoder)."

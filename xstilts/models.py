@@ -7,7 +7,7 @@ from __future__ import annotations
 import os, re, json, math, time, random, logging, functools
 from dataclasses import dataclass
 from pathlib import Path
-from .core import XStiltsError, did_you_mean, cache_dir, stable_hash, seed_everything, atomic_write_json, file_lock
+from .core import XStiltsError, did_you_mean, cache_dir, stable_hash, seed_everything, atomic_write_json, file_lock, torch_threads
 
 # %% auto #0
 __all__ = ['TINY_SIZES', 'HUB_ALIASES', 'CONVERTED', 'SHAPES', 'SPECIALS', 'FINGERPRINTS_ENV', 'HEADS', 'MLM_HEAD', 'ModelSpec',
@@ -291,11 +291,9 @@ def _pretrain_to(out, key, spec, p, progress):
     if spec.kind == "tiny" and p.pretrain.dropout is not None:
         cfg.hidden_dropout_prob = cfg.attention_probs_dropout_prob = p.pretrain.dropout
     model = XLMRobertaForMaskedLM(cfg)
-    before = torch.get_num_threads()
-    try:   # one CPU thread, whatever the runner's: sums in another order give another encoder (measured: 2 threads, another
-        torch.set_num_threads(1)   # tiny-xs from step 10, 90 of the default study's 120 runs different), so every machine pretrains the same one
+    # one CPU thread, whatever the runner's: sums in another order give another encoder (measured: 2 threads, another
+    with torch_threads(1):   # tiny-xs from step 10, 90 of the default study's 120 runs different), so every machine pretrains the same one
         losses = pretrain_mlm(model, tok, corpus, pp, progress) if spec.kind == "tiny" else []
-    finally: torch.set_num_threads(before)
     model.config.hidden_dropout_prob, model.config.attention_probs_dropout_prob = drop  # fine-tuning starts from XLM-R's dropout
     tmp = out.with_name(out.name + f".tmp{os.getpid()}")
     model.base_model.save_pretrained(tmp); tok.save_pretrained(tmp)

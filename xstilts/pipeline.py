@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib, json, os, random, re, time, traceback, shutil
 from pathlib import Path
 import numpy as np, pandas as pd
-from .core import XStiltsError, RunId, StudyParams, cache_dir, stable_hash, seed_everything, atomic_write_json, data_dir, file_lock, release_memory
+from .core import XStiltsError, RunId, StudyParams, cache_dir, stable_hash, seed_everything, atomic_write_json, data_dir, file_lock, release_memory, torch_threads
 from .tasks import get_task, eval_languages, target_eval_split
 from .data import load_examples, load_texts, parse_spec, world_data_fingerprint
 from .models import encoder_path, pretrain_params, load_with_head, load_tokenizer, save_encoder, parse_model, quiet_transformers, trimming, corpus_key, TINY_SIZES
@@ -642,11 +642,8 @@ def _run_locked(p, rid, d, params, progress, raise_errors, dist=None):
     """A run's phases; a tiny or random encoder's on one CPU thread, whatever the runner's. Sums in another order give
     other numbers (measured: 30 fine-tuning steps of `tiny-xs` end with other weights on 2 threads than on 1), so the
     embedded studies reproduce on any machine and with any `--workers`/`--threads`; other encoders use the runner's."""
-    import torch
-    before = torch.get_num_threads()
-    if parse_model(rid.model).kind in ("tiny", "random"): torch.set_num_threads(1)
-    try: return _phases(p, rid, d, params, progress, raise_errors, dist)
-    finally: torch.set_num_threads(before)
+    with torch_threads(1 if parse_model(rid.model).kind in ("tiny", "random") else None):
+        return _phases(p, rid, d, params, progress, raise_errors, dist)
 
 def _phases(p, rid, d, params, progress, raise_errors, dist=None):
     main = dist is None or dist.is_main_process   # under a launch the other processes only train; the main one evaluates and records
