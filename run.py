@@ -72,13 +72,29 @@ def sync():
         sys.exit("nbdev_export / nbdev_clean changed files (export the notebooks and clean them before committing):\n  " + "\n  ".join(changed))
     print("notebooks and library are in sync")
 
+GIB_PER_WORKER = 2.0  # the default study's peak per run is 1.8 GiB (the first run, pretraining included)
+
+def mem_available_gib():
+    "Memory available to new processes (Linux' MemAvailable), in GiB; None where it cannot be read."
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"): return int(line.split()[1]) / 2**20
+    except (OSError, ValueError, IndexError): pass
+    return None
+
+def study_workers() -> int:
+    "Workers for the default study: one per CPU (tiny encoders compute on one thread each), as many as memory holds."
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    mem = mem_available_gib()
+    return max(1, cpus if mem is None else min(cpus, int(mem // GIB_PER_WORKER)))
+
 def main(argv):
     cmd, rest = (argv[0], argv[1:]) if argv else ("help", [])
     if cmd not in ("setup", "study", "test", "lab", "sync"): print(__doc__); return 0 if cmd == "help" else 2
     if cmd == "sync": return sync()
     setup()
-    if cmd == "study":  # task pairs on one worker per CPU (at most 4) unless --workers is given
-        workers = [] if any(a.startswith("--workers") for a in rest) else ["--workers", str(min(4, len(os.sched_getaffinity(0))))]
+    if cmd == "study":  # task pairs on one worker per CPU, as many as memory holds, unless --workers is given
+        workers = [] if any(a.startswith("--workers") for a in rest) else ["--workers", str(study_workers())]
         sh(BIN/"xstilts", "run", "params/embedded.yaml", *workers, *rest, env=env())
     elif cmd == "test":
         sh(BIN/"nbdev_test", "--n_workers", "2", env=env())

@@ -103,3 +103,22 @@ def test_bad_engine_options_one_line_and_no_work(what, xs_env):
     lines = r.stderr.strip().splitlines()
     assert r.returncode == 2 and len(lines) == 1 and expected in lines[0], r.stderr
     assert not Path(xs_env["XSTILTS_RUNS"]).exists() and not Path(xs_env["XSTILTS_REPORTS"]).exists(), "nothing was written"
+
+def _run_py():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("xstilts_run_py", ROOT/"run.py")
+    m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)
+    return m
+
+@pytest.mark.parametrize("cpus, mem, expected", [(2, 22.0, 2), (16, 120.0, 16), (16, 9.0, 4), (8, 1.0, 1), (6, None, 6)])
+def test_study_workers_one_per_cpu_as_many_as_memory_holds(cpus, mem, expected, monkeypatch):
+    "`run.py study` uses every CPU (tiny encoders compute on one thread each), but no more workers than 2 GiB each allows."
+    m = _run_py()
+    monkeypatch.setattr(m.os, "sched_getaffinity", lambda pid: set(range(cpus)), raising=False)
+    monkeypatch.setattr(m, "mem_available_gib", lambda: mem)
+    assert m.study_workers() == expected
+
+def test_mem_available_reads_this_machine():
+    mem = _run_py().mem_available_gib()
+    if mem is None: pytest.skip("no /proc/meminfo here")
+    assert 0 < mem < 1e5
