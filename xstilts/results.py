@@ -75,10 +75,17 @@ def recorded_params(d:Path, new:dict) -> dict:
                                     **{k: nw[k] for k in ("data", "corpus", "dictionaries") if k in nw}}}
     return old
 
+def _short(v, width:int=60) -> str:
+    "`repr(v)`, or where longer than `width` a dict's first keys and count (a record's data fingerprints), or the cut repr."
+    r = repr(v)
+    if len(r) <= width: return r
+    if isinstance(v, dict): return "{" + ", ".join(map(str, list(v)[:3])) + (", …" if len(v) > 3 else "") + f"}} ({len(v)} keys)"
+    return r[:width - 1] + "…"
+
 def params_diff(old:dict, new:dict, prefix:str="") -> list[str]:
     "What differs between two runs' params, as dotted keys with both values: `['train.lr: 0.001 -> 0.002', …]`."
     out, absent = [], object()
-    show = lambda v: "absent" if v is absent else repr(v)
+    show = lambda v: "absent" if v is absent else _short(v)
     for k in dict.fromkeys([*old, *new]):
         a, b, key = old.get(k, absent), new.get(k, absent), f"{prefix}{k}"
         if a == b: continue
