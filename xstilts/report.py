@@ -558,6 +558,16 @@ def _pretraining_text(p) -> str:
     if draws: s += f"Pretraining draws `<encoder>@k`: the same recipe with seed k ({', '.join(map(str, draws))}; the plain name is seed {pp.seed}). "
     return s
 
+def _precision_text(p:StudyParams, env:dict) -> str:
+    "The precision the runs computed in: the params' where set, else what `auto` chose on the run's device."
+    from xstilts.models import parse_model
+    ps = {p.train.precision, p.intermediate_train.precision} | ({p.pretrain.precision} if any(parse_model(m).kind in ("tiny", "random") for m in p.all_models) else set())
+    if ps == {"fp32"}: return "fp32 (set in the params)"
+    if ps == {"bf16"}: return "bf16 autocast (set in the params)"
+    if "cpu_bf16_kernels" not in env or env.get("cuda"): return "precision " + "/".join(sorted(ps))
+    auto = "bf16 autocast" if env["cpu_bf16_kernels"] else "fp32"
+    return f"{auto} (`precision: auto` on a CPU {'with' if env['cpu_bf16_kernels'] else 'without'} bf16 kernels)" if ps == {"auto"} else "precision " + "/".join(sorted(ps)) + f" (auto: {auto})"
+
 def methods_text(p:StudyParams, env:dict|None=None, peak_gib:float|None=None) -> str:
     "A methods paragraph generated from the params (and one run's environment; `peak_gib`: the runs' peak resident memory)."
     src = {"embedded": "the embedded synthetic world (generated offline from seed %d)" % p.world.seed,
@@ -576,6 +586,8 @@ def methods_text(p:StudyParams, env:dict|None=None, peak_gib:float|None=None) ->
          + f"Training examples per task: at most {it.max_train_examples or 'all'} (phase 1), {t.max_train_examples or 'all'} (phase 2), unless set per task. "
          f"Significance: paired bootstrap over evaluation examples ({p.bootstrap} resamples; seeds averaged per example), two-sided, "
          f"Holm correction across each table, α = {p.alpha}.")
-    if env: s += f" Software: torch {env.get('torch')}, transformers {env.get('transformers')}, Python {env.get('python')}; device: {env.get('cuda') or env.get('machine')}, {env.get('threads')} threads."
+    if env: s += (f" Software: torch {env.get('torch')}, transformers {env.get('transformers')}, Python {env.get('python')}; device: "
+                  + (env.get("cuda") or f"{env.get('cpu') or env.get('machine')}" + (f" ({env['cpu_capability']} kernels)" if env.get("cpu_capability") else ""))
+                  + (f", {_n(env['threads'], 'thread')}; " if env.get("threads") else "; ") + _precision_text(p, env) + ".")
     if peak_gib: s += f" Peak resident memory of a run's process: {peak_gib:.2f} GiB."
     return s

@@ -10,9 +10,9 @@ import pandas as pd, yaml
 from .core import XStiltsError, RunId, parse_run_id, runs_dir, atomic_write_json, atomic_write_yaml, atomic_path, atomic_write_text
 
 # %% auto #0
-__all__ = ['PRED_COLUMNS', 'OPTIONAL_COLUMNS', 'run_dir', 'run_status', 'environment', 'peak_rss_gib', 'check_not_overwriting',
-           'recorded_params', 'params_diff', 'run_lock', 'write_record', 'write_failure', 'study_runs',
-           'load_predictions', 'finished_metrics', 'load_metrics']
+__all__ = ['PRED_COLUMNS', 'OPTIONAL_COLUMNS', 'run_dir', 'run_status', 'cpu_name', 'environment', 'peak_rss_gib',
+           'check_not_overwriting', 'recorded_params', 'params_diff', 'run_lock', 'write_record', 'write_failure',
+           'study_runs', 'load_predictions', 'finished_metrics', 'load_metrics']
 
 # %% ../nbs/09_results.ipynb #6f3d1e46
 PRED_COLUMNS = ["model", "inter", "target", "seed", "task", "language", "perturbation", "example_id", "gold", "prediction", "score"]
@@ -33,11 +33,21 @@ def run_status(d:Path) -> str:
     if (d/"FAILED").exists(): return "failed"
     return "pending"
 
+def cpu_name() -> str:
+    "The CPU's model name (Linux' /proc/cpuinfo), or what `platform` knows."
+    try: return next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+    except (OSError, StopIteration): return platform.processor() or platform.machine()
+
 def environment(seed:int) -> dict:
-    "Versions, device and seed of this process."
+    """Versions, device and seed of this process, and the CPU kernels it computed with: the instruction set torch
+    dispatches to and whether oneDNN has bf16 kernels (what `precision: auto` chooses by). Other kernels sum in
+    another order, so numbers reproduce bit for bit only on the same kernels."""
     import torch, transformers
+    try: bf16 = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError): bf16 = False
     return {"python": sys.version.split()[0], "torch": torch.__version__, "transformers": transformers.__version__,
             "platform": platform.platform(), "machine": platform.machine(), "host": socket.gethostname(),
+            "cpu": cpu_name(), "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cpu_bf16_kernels": bf16,
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
             "threads": torch.get_num_threads(), "seed": seed, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "peak_rss_gib": peak_rss_gib(),
