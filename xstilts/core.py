@@ -11,11 +11,11 @@ from dataclasses import dataclass
 import yaml
 
 # %% auto #0
-__all__ = ['XStiltsError', 'did_you_mean', 'project_root', 'runs_dir', 'cache_dir', 'reports_dir', 'data_dir', 'atomic_path',
-           'atomic_write_text', 'atomic_write_json', 'atomic_write_yaml', 'file_lock', 'stable_hash', 'seed_everything',
-           'torch_threads', 'release_memory', 'RunId', 'parse_run_id', 'TrainParams', 'PretrainParams', 'WorldParams',
-           'DataSpec', 'PerturbSpec', 'SubGrid', 'StudyParams', 'parse_params', 'load_params', 'params_chain',
-           'deep_update', 'check_params']
+__all__ = ['MERGED_SECTIONS', 'XStiltsError', 'did_you_mean', 'project_root', 'runs_dir', 'cache_dir', 'reports_dir', 'data_dir',
+           'atomic_path', 'atomic_write_text', 'atomic_write_json', 'atomic_write_yaml', 'file_lock', 'stable_hash',
+           'seed_everything', 'torch_threads', 'release_memory', 'RunId', 'parse_run_id', 'TrainParams',
+           'PretrainParams', 'WorldParams', 'DataSpec', 'PerturbSpec', 'SubGrid', 'StudyParams', 'parse_params',
+           'load_params', 'params_chain', 'deep_update', 'check_params']
 
 # %% ../nbs/00_core.ipynb #e75e14ea
 class XStiltsError(ValueError):
@@ -422,10 +422,18 @@ def params_chain(path) -> list[Path]:
     "The params file at `path` and the files it `extends`, itself first."
     return [f for f, _ in _chain(path)]
 
+MERGED_SECTIONS = ("world", "pretrain", "intermediate_train", "train", "task_train")  # settings an extending file changes field by field
+
 def _read_params(path:Path) -> dict:
-    "The settings of a params file; with `extends: base.yaml` (relative to the file), the base's settings with each top-level key of this file replacing the base's."
+    """The settings of a params file; with `extends: base.yaml` (relative to the file), the base's settings with this
+    file's merged in: a settings section (`MERGED_SECTIONS`: `pretrain: {precision: fp32}` changes that one field of
+    the base's recipe, as `quick` and `--set` do) merges field by field; every other key (`models`, `also`, `quick`,
+    `perturbations`, ...) replaces the base's as a whole."""
     d = {}
-    for _, s in reversed(_chain(path)): d.update({k: v for k, v in s.items() if k != "extends"})
+    for _, s in reversed(_chain(path)):
+        for k, v in s.items():
+            if k == "extends": continue
+            d[k] = deep_update(d[k], v) if k in MERGED_SECTIONS and isinstance(v, dict) and isinstance(d.get(k), dict) else v
     return d
 
 def deep_update(d:dict, u:dict) -> dict:
