@@ -15,7 +15,8 @@ __all__ = ['PAPER_BEST', 'score_table', 'fmt_delta', 'transfer_table', 'transfer
            'language_facts', 'language_table', 'control_of', 'control_table', 'robustness_summary', 'robustness_tests',
            'kept_share_tests', 'robustness_curves', 'alignment_table', 'alignment_summary', 'target_average',
            'claims_table', 'resource_gap', 'seed_table', 'strength_interactions', 'scale_interactions', 'scale_curves',
-           'draw_groups', 'draw_table', 'draw_tests', 'scale_draw_tests', 'draw_claims', 'provenance', 'methods_text']
+           'draw_groups', 'draw_table', 'draw_tests', 'scale_draw_tests', 'draw_claims', 'provenance',
+           'kernels_warning', 'methods_text']
 
 # %% ../nbs/12_report.ipynb #b440eb3c
 def score_table(metrics:pd.DataFrame) -> pd.DataFrame:
@@ -567,6 +568,19 @@ def _precision_text(p:StudyParams, env:dict) -> str:
     if "cpu_bf16_kernels" not in env or env.get("cuda"): return "precision " + "/".join(sorted(ps))
     auto = "bf16 autocast" if env["cpu_bf16_kernels"] else "fp32"
     return f"{auto} (`precision: auto` on a CPU {'with' if env['cpu_bf16_kernels'] else 'without'} bf16 kernels)" if ps == {"auto"} else "precision " + "/".join(sorted(ps)) + f" (auto: {auto})"
+
+def _kernels(env:dict) -> str:
+    if "cpu_capability" not in env: return "not recorded (runs from before 2026-12-05)"
+    return (env.get("cuda") or f"{env.get('cpu')}, {env['cpu_capability']}" + (" with bf16 kernels" if env.get("cpu_bf16_kernels") else " without bf16 kernels"))
+
+def kernels_warning(envs:list[dict]) -> str|None:
+    """A warning when a study's runs computed on more than one kind of kernel (None when one kind): another instruction
+    set or bf16 sums in another order, so the same recipe and seeds pretrain another encoder, in effect another draw."""
+    kinds = {}
+    for e in envs: kinds[_kernels(e)] = kinds.get(_kernels(e), 0) + 1
+    if len(kinds) < 2: return None
+    return (f"**The runs computed on {len(kinds)} kinds of CPU kernels** (" + "; ".join(f"{k}: {_n(n, 'run')}" for k, n in kinds.items())
+            + "). Kernels sum in another order, so the same recipe and seeds give another encoder on each: compare runs of one kind, or treat each kind as a pretraining draw.")
 
 def methods_text(p:StudyParams, env:dict|None=None, peak_gib:float|None=None) -> str:
     "A methods paragraph generated from the params (and one run's environment; `peak_gib`: the runs' peak resident memory)."
