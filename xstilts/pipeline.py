@@ -641,7 +641,8 @@ def _run_one_distributed(p, rid, d, params, progress, raise_errors, dist):
 def _run_locked(p, rid, d, params, progress, raise_errors, dist=None):
     """A run's phases; a tiny or random encoder's on one CPU thread, whatever the runner's. Sums in another order give
     other numbers (measured: 30 fine-tuning steps of `tiny-xs` end with other weights on 2 threads than on 1), so the
-    embedded studies reproduce on any machine and with any `--workers`/`--threads`; other encoders use the runner's."""
+    embedded studies reproduce with any `--workers`/`--threads` on CPUs with the same kernels (another instruction set,
+    or bf16 where `precision: auto` finds it, sums in another order: `results.environment` records which); other encoders use the runner's."""
     with torch_threads(1 if parse_model(rid.model).kind in ("tiny", "random") else None):
         return _phases(p, rid, d, params, progress, raise_errors, dist)
 
