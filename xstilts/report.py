@@ -576,8 +576,8 @@ def _kernels(env:dict) -> str:
 def kernels_warning(envs:list[dict]) -> str|None:
     """A warning when a study's runs computed on more than one kind of kernel (None when one kind): another instruction
     set or bf16 sums in another order, so the same recipe and seeds pretrain another encoder, in effect another draw."""
-    kinds = {}
-    for e in envs: kinds[_kernels(e)] = kinds.get(_kernels(e), 0) + 1
+    from collections import Counter
+    kinds = Counter(map(_kernels, envs))
     if len(kinds) < 2: return None
     return (f"**The runs computed on {len(kinds)} kinds of CPU kernels** (" + "; ".join(f"{k}: {_n(n, 'run')}" for k, n in kinds.items())
             + "). Kernels sum in another order, so the same recipe and seeds give another encoder on each: compare runs of one kind, or treat each kind as a pretraining draw.")
