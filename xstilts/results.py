@@ -43,8 +43,8 @@ def environment(seed:int) -> dict:
     dispatches to and whether oneDNN has bf16 kernels (what `precision: auto` chooses by). Other kernels sum in
     another order, so numbers reproduce bit for bit only on the same kernels."""
     import torch, transformers
-    try: bf16 = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError): bf16 = False
+    from xstilts.train import use_bf16
+    bf16 = use_bf16("auto", torch.device("cpu"))   # what `auto` chooses on this CPU
     return {"python": sys.version.split()[0], "torch": torch.__version__, "transformers": transformers.__version__,
             "platform": platform.platform(), "machine": platform.machine(), "host": socket.gethostname(),
             "cpu": cpu_name(), "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cpu_bf16_kernels": bf16,
