@@ -13,7 +13,7 @@ import yaml
 # %% auto #0
 __all__ = ['MERGED_SECTIONS', 'XStiltsError', 'did_you_mean', 'project_root', 'runs_dir', 'cache_dir', 'reports_dir', 'data_dir',
            'atomic_path', 'atomic_write_text', 'atomic_write_json', 'atomic_write_yaml', 'file_lock', 'stable_hash',
-           'seed_everything', 'torch_threads', 'release_memory', 'RunId', 'parse_run_id', 'TrainParams',
+           'seed_everything', 'torch_threads', 'allocator', 'release_memory', 'RunId', 'parse_run_id', 'TrainParams',
            'PretrainParams', 'WorldParams', 'DataSpec', 'PerturbSpec', 'SubGrid', 'StudyParams', 'parse_params',
            'load_params', 'params_chain', 'deep_update', 'check_params']
 
@@ -124,12 +124,21 @@ def torch_threads(n:int|None):
     try: yield
     finally: torch.set_num_threads(before)
 
+def allocator() -> str:
+    "The allocator this process's `malloc` is: 'tcmalloc' or 'jemalloc' where one is loaded (preloaded: see `grid.fast_malloc`), else 'system'."
+    try: maps = Path("/proc/self/maps").read_text()
+    except OSError: return "system"   # not Linux: the platform's own
+    return next((a for a in ("tcmalloc", "jemalloc") if f"lib{a}" in maps), "system")
+
 def release_memory() -> bool:
-    "Collect garbage and give the freed heap back to the OS (glibc's `malloc_trim`); True where that ran."
+    """Collect garbage and give the freed heap back to the OS (glibc's `malloc_trim`, and tcmalloc's
+    `MallocExtension_ReleaseFreeMemory` where tcmalloc is the allocator); True where a trim ran."""
     import gc, ctypes, ctypes.util
     gc.collect()
+    freed = getattr(ctypes.CDLL(None), "MallocExtension_ReleaseFreeMemory", None)   # tcmalloc's pages: glibc's trim cannot see them
+    if freed is not None: freed()
     try: ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0); return True
-    except (OSError, AttributeError): return False   # not glibc (macOS, musl): nothing to trim
+    except (OSError, AttributeError): return freed is not None   # not glibc (macOS, musl): nothing to trim
 
 # %% ../nbs/00_core.ipynb #79a90154
 _RUN_KEYS = ("model", "inter", "target", "seed")

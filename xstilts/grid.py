@@ -11,9 +11,9 @@ from .core import XStiltsError, RunId, StudyParams, load_params, params_chain, p
 from .results import run_dir, run_status, run_lock, params_diff, recorded_params
 
 # %% auto #0
-__all__ = ['KERNEL', 'TEMPLATES', 'ENGINES', 'expand', 'pairs', 'status_table', 'ensure_kernel', 'render_html', 'browser',
-           'browser_check', 'kept_kernel', 'drop_kept_kernel', 'execute', 'pair_report', 'run_study', 'render_summary',
-           'stale_runs', 'check_runs_current', 'stale_line']
+__all__ = ['KERNEL', 'TEMPLATES', 'MALLOC_ENV', 'ENGINES', 'expand', 'pairs', 'status_table', 'ensure_kernel', 'render_html',
+           'browser', 'browser_check', 'kept_kernel', 'drop_kept_kernel', 'execute', 'pair_report', 'fast_malloc',
+           'preloaded_malloc', 'run_study', 'render_summary', 'stale_runs', 'check_runs_current', 'stale_line']
 
 # %% ../nbs/13_grid.ipynb #439bb703
 def expand(p:StudyParams) -> list[RunId]:
@@ -121,7 +121,7 @@ _KEPT = {}   # this process's kept kernel: {"km": AsyncKernelManager, "key": the
 
 def _kernel_env_key(kernel:str) -> str:
     "What a kernel inherits that a notebook's results may depend on: the kernel spec, working directory, threads and xstilts settings."
-    env = {k: v for k, v in os.environ.items() if k.startswith(("XSTILTS", "OMP_", "MKL_", "CUDA", "PYTHON"))}
+    env = {k: v for k, v in os.environ.items() if k.startswith(("XSTILTS", "OMP_", "MKL_", "CUDA", "PYTHON", "LD_PRELOAD", "TCMALLOC"))}
     return json.dumps([kernel, str(project_root()), env], sort_keys=True)
 
 def kept_kernel(kernel:str):
@@ -150,11 +150,13 @@ def _shutdown(kept:dict):
     except Exception: pass   # already gone
 
 def _prelude(log:Path) -> str:
-    """Code a kept kernel runs before a notebook: an empty namespace, execution counts from 1, xstilts' in-process caches
-    emptied (`pipeline.forget_caches`), stderr (fd 2) to the notebook's log."""
+    """Code a kept kernel runs before a notebook: an empty namespace, execution counts from 1, stderr (fd 2) to the
+    notebook's log, xstilts' in-process caches emptied and what is left frozen (`pipeline.forget_caches(freeze=True)`:
+    the pipeline is imported first, so the runs' garbage collections skip torch's and the other libraries' objects
+    from the first pair on)."""
     return ("get_ipython().reset(new_session=True)\n"   # as `%reset -f`, and a new history session counting from 1
-            "import sys as _sys; _sys.modules['xstilts.pipeline'].forget_caches() if 'xstilts.pipeline' in _sys.modules else None; del _sys\n"
-            "import os as _os; _fd = _os.open(%r, _os.O_WRONLY | _os.O_APPEND | _os.O_CREAT); _os.dup2(_fd, 2); _os.close(_fd); del _os, _fd" % str(log))
+            "import os as _os; _fd = _os.open(%r, _os.O_WRONLY | _os.O_APPEND | _os.O_CREAT); _os.dup2(_fd, 2); _os.close(_fd); del _os, _fd\n"
+            "import xstilts.pipeline as _pl; _pl.forget_caches(freeze=True); del _pl" % str(log))
 
 def _register_kept_engine():
     "Register the papermill engine that executes a notebook in a given, kept kernel (once per process)."
@@ -216,6 +218,34 @@ def pair_report(p:StudyParams, pair:tuple) -> Path:
     r = RunId(*pair, 0)
     return reports_dir()/p.study/f"{r.pair}.ipynb"
 
+# %% ../nbs/13_grid.ipynb #51b908a8
+MALLOC_ENV = "XSTILTS_MALLOC"
+
+def fast_malloc() -> str|None:
+    """The allocator library the runner preloads into its kernels and workers: `XSTILTS_MALLOC` (a library path or
+    name, or 'system' for none), else tcmalloc where installed, else None (glibc's own)."""
+    import ctypes.util
+    want = os.environ.get(MALLOC_ENV, "").strip()
+    if want == "system": return None
+    if want and "/" in want and not Path(want).is_file():
+        raise XStiltsError(f"{MALLOC_ENV}={want}: no such file (a library path, a library name, or 'system' for glibc's malloc)")
+    return want or ctypes.util.find_library("tcmalloc_minimal")
+
+@contextlib.contextmanager
+def preloaded_malloc(on:bool=True):
+    """Within the block, processes started from this one (task-pair kernels, pool workers) preload `fast_malloc()`'s
+    library; this process keeps its allocator, and its environment is given back after. Yields the library, or None."""
+    lib = fast_malloc() if on else None
+    if not lib or lib in os.environ.get("LD_PRELOAD", "").split(): yield lib; return
+    saved = {k: os.environ.get(k) for k in ("LD_PRELOAD", "TCMALLOC_LARGE_ALLOC_REPORT_THRESHOLD")}
+    os.environ["LD_PRELOAD"] = " ".join(filter(None, (lib, saved["LD_PRELOAD"])))
+    os.environ.setdefault("TCMALLOC_LARGE_ALLOC_REPORT_THRESHOLD", str(2**40))   # no "large alloc" lines in the kernels' logs
+    try: yield lib
+    finally:
+        for k, v in saved.items():
+            if v is None: os.environ.pop(k, None)
+            else: os.environ[k] = v
+
 # %% ../nbs/13_grid.ipynb #4106f622
 def _pair_job(template:str, out:str, parameters:dict, run_dirs:list, threads:int|None=None, kept:bool=True) -> tuple[bool, list[str], dict]:
     """Run one task pair unless another runner holds it or it is finished: (ok, log lines, cost). Runs in a worker process too.
@@ -274,28 +304,29 @@ def run_study(params_file:str,             # the study's params YAML
         if out.exists() and all(run_status(Path(d)) == "done" for d in dirs): continue
         todo.append((k, (m, i, t), out, dirs))
     t0 = time.time()
-    workers = min(workers, max(1, len(todo)))
-    deferred = _encoders_first(p, todo, progress, t0, log, workers if engine == "local" else 1, threads)
-    _phase1_cost(p, [r for r in runs if run_status(run_dir(p.study, r)) != "done"], log, deferred)
-    costs = []
-    if engine != "local":
-        costs = _run_submitit(p, todo, params, workers, t0, log, threads, engine, executor or {})
-    elif workers == 1:
-        try:
-            for k, (m, i, t), out, dirs in todo:
-                log(f"[{k}/{len(ps)}] {m} · {i} → {t} ({time.time() - t0:.0f}s)")
-                _, lines, cost = _pair_job(TEMPLATES["pair"], str(out), {**params, "model": m, "inter": i, "target": t}, dirs, threads, not fresh_kernels)
-                for line in lines: log(line)
-                costs.append(cost)
-        finally: drop_kept_kernel()
-    else:
-        costs = _run_pool(p, todo, params, workers, progress, t0, log, threads, deferred, not fresh_kernels)
-    if (o := _overhead(costs)): log(o)
-    summary = reports_dir()/p.study/"summary.ipynb"
-    if _summary_current(summary, params, [run_dir(p.study, r) for r in runs]): log(f"summary up to date → {summary.with_suffix('.html')}")
-    else:
-        log(f"summary → {summary.with_suffix('.html')}")
-        _render_summary(summary, params, log)
+    with preloaded_malloc(on=engine != "slurm"):   # the kernels and pool workers started below allocate with tcmalloc; this process keeps its own
+        workers = min(workers, max(1, len(todo)))
+        deferred = _encoders_first(p, todo, progress, t0, log, workers if engine == "local" else 1, threads)
+        _phase1_cost(p, [r for r in runs if run_status(run_dir(p.study, r)) != "done"], log, deferred)
+        costs = []
+        if engine != "local":
+            costs = _run_submitit(p, todo, params, workers, t0, log, threads, engine, executor or {})
+        elif workers == 1:
+            try:
+                for k, (m, i, t), out, dirs in todo:
+                    log(f"[{k}/{len(ps)}] {m} · {i} → {t} ({time.time() - t0:.0f}s)")
+                    _, lines, cost = _pair_job(TEMPLATES["pair"], str(out), {**params, "model": m, "inter": i, "target": t}, dirs, threads, not fresh_kernels)
+                    for line in lines: log(line)
+                    costs.append(cost)
+            finally: drop_kept_kernel()
+        else:
+            costs = _run_pool(p, todo, params, workers, progress, t0, log, threads, deferred, not fresh_kernels)
+        if (o := _overhead(costs)): log(o)
+        summary = reports_dir()/p.study/"summary.ipynb"
+        if _summary_current(summary, params, [run_dir(p.study, r) for r in runs]): log(f"summary up to date → {summary.with_suffix('.html')}")
+        else:
+            log(f"summary → {summary.with_suffix('.html')}")
+            _render_summary(summary, params, log)
     st = status_table(p, stale=[])   # checked before any work; the runs made since are this study's
     counts = st.status.value_counts().to_dict()
     for _, r in st[st.status == "failed"].iterrows(): log(f"  failed: {r.model} · {r.inter} → {r.target} seed {r.seed}: {r.reason}")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib, json, os, platform, socket, sys, time
 from pathlib import Path
 import pandas as pd, yaml
-from .core import XStiltsError, RunId, parse_run_id, runs_dir, atomic_write_json, atomic_write_yaml, atomic_path, atomic_write_text
+from .core import XStiltsError, RunId, parse_run_id, runs_dir, atomic_write_json, atomic_write_yaml, atomic_path, atomic_write_text, allocator
 
 # %% auto #0
 __all__ = ['PRED_COLUMNS', 'OPTIONAL_COLUMNS', 'run_dir', 'run_status', 'cpu_name', 'environment', 'peak_rss_gib',
@@ -41,13 +41,14 @@ def cpu_name() -> str:
 def environment(seed:int) -> dict:
     """Versions, device and seed of this process, and the CPU kernels it computed with: the instruction set torch
     dispatches to and whether oneDNN has bf16 kernels (what `precision: auto` chooses by). Other kernels sum in
-    another order, so numbers reproduce bit for bit only on the same kernels."""
+    another order, so numbers reproduce bit for bit only on the same kernels. Also its `malloc` (`core.allocator`),
+    which does not change the numbers but does the speed."""
     import torch, transformers
     from xstilts.train import use_bf16
     bf16 = use_bf16("auto", torch.device("cpu"))   # what `auto` chooses on this CPU
     return {"python": sys.version.split()[0], "torch": torch.__version__, "transformers": transformers.__version__,
             "platform": platform.platform(), "machine": platform.machine(), "host": socket.gethostname(),
-            "cpu": cpu_name(), "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cpu_bf16_kernels": bf16,
+            "cpu": cpu_name(), "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cpu_bf16_kernels": bf16, "allocator": allocator(),
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
             "threads": torch.get_num_threads(), "seed": seed, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "peak_rss_gib": peak_rss_gib(),
