@@ -4,7 +4,7 @@
 
 # %% ../nbs/15_bench.ipynb #dcc1f83f
 from __future__ import annotations
-import math, random, time
+import math, os, random, time
 from pathlib import Path
 import numpy as np, torch
 from .core import TrainParams, WorldParams, seed_everything
@@ -13,7 +13,8 @@ from .train import train_loop, use_bf16, device
 
 # %% auto #0
 __all__ = ['peak_matmul_flops', 'train_flops', 'bench_train', 'bench_trim', 'report_trim', 'bench_udpos', 'report_udpos',
-           'bench_eval_xnli', 'bench_eval_formats', 'report_eval_formats', 'loss_gap', 'report']
+           'bench_eval_xnli', 'bench_eval_formats', 'report_eval_formats', 'loss_gap', 'report', 'bench_malloc',
+           'report_malloc']
 
 # %% ../nbs/15_bench.ipynb #a0e056d5
 def peak_matmul_flops(dtype=torch.bfloat16, n:int=2048, reps:int=10) -> float:
@@ -267,3 +268,63 @@ def report(r:dict) -> str:
             f"  ratio xstilts / Trainer: {r['ratio']:.2f}×\n"
             f"  loss curves: relative gap {loss_gap(r['loss_xstilts'], r['loss_trainer']):.3f} (smoothed, 10 steps)\n"
             f"  achieved training FLOP/s: {r['flops_share']:.1%} of the measured peak {r['peak_dtype']} matmul ({r['peak_flops'] / 1e9:.0f} GFLOP/s)")
+
+# %% ../nbs/15_bench.ipynb #5dd90f06
+_MALLOC_CHILD = """
+import json, sys
+from xstilts.bench import _malloc_work
+print(json.dumps(_malloc_work(*json.loads(sys.argv[1]))))
+"""
+
+def _malloc_work(size:str, steps:int, batch_size:int=32, seed:int=0) -> dict:
+    "One measurement, in this process: fine-tune `steps` steps, then predict the world's XNLI test set in every language."
+    import hashlib
+    from transformers import XLMRobertaForSequenceClassification
+    from xstilts.core import allocator
+    from xstilts.world import load_world_examples, world_languages
+    from xstilts.evaluate import predict_classification
+    from xstilts.models import quiet_transformers
+    quiet_transformers(); torch.set_num_threads(1)   # as a study's tiny-encoder runs
+    tok, feats, cfg = _data(size, 2000, 64, seed)
+    seed_everything(seed); model = XLMRobertaForSequenceClassification(cfg)
+    tp = TrainParams(lr=1e-3, batch_size=batch_size, epochs=steps * batch_size / len(feats), max_length=64, checkpoint_every=0)
+    labels = ("entailment", "neutral", "contradiction")
+    test = [f for l in world_languages() for f in encode_classification(load_world_examples("xnli", "test", l, WorldParams()), tok, labels, 64)]
+    t = time.perf_counter()
+    h = train_loop(model, feats, tp, seed, tok.pad_token_id)
+    t_train = time.perf_counter() - t; t = time.perf_counter()
+    pred = predict_classification(model, test, tok.pad_token_id)
+    t_eval = time.perf_counter() - t
+    w = hashlib.sha256()
+    for k, v in sorted(model.state_dict().items()): w.update(k.encode()); w.update(v.float().numpy().tobytes())
+    return {"allocator": allocator(), "train_s": t_train, "eval_s": t_eval, "steps": h["steps"], "examples": h["steps"] * batch_size,
+            "test": len(test), "weights": w.hexdigest(), "predictions": hashlib.sha256(pred.tobytes()).hexdigest()}
+
+def bench_malloc(size:str="xs", steps:int=200, repeats:int=3) -> dict:
+    "glibc's malloc against the runner's preloaded allocator, `repeats` fresh processes each, taking turns."
+    import json, subprocess, sys
+    from xstilts.grid import preloaded_malloc
+    from xstilts.core import XStiltsError
+    with preloaded_malloc() as lib: fast_env = dict(os.environ)
+    if not lib: raise XStiltsError("no allocator to compare: tcmalloc is not installed here (Debian: apt install libtcmalloc-minimal4), and XSTILTS_MALLOC names none")
+    glibc_env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+    def one(env):
+        r = subprocess.run([sys.executable, "-c", _MALLOC_CHILD, json.dumps([size, steps])], env=env, capture_output=True, text=True)
+        if r.returncode: raise XStiltsError(f"bench --malloc: the measuring process failed: {r.stderr.strip().splitlines()[-1] if r.stderr.strip() else r.returncode}")
+        return json.loads(r.stdout.strip().splitlines()[-1])
+    runs = {"system": [], "fast": []}
+    for _ in range(repeats):
+        runs["system"].append(one(glibc_env)); runs["fast"].append(one(fast_env))
+    med = lambda rs, k: float(np.median([r[k] for r in rs]))
+    s, f = runs["system"], runs["fast"]
+    return {"library": lib, "allocators": (s[0]["allocator"], f[0]["allocator"]), "steps": s[0]["steps"], "examples": s[0]["examples"], "test": s[0]["test"],
+            "train_s": (med(s, "train_s"), med(f, "train_s")), "eval_s": (med(s, "eval_s"), med(f, "eval_s")),
+            "same": len({r["weights"] for r in s + f}) == 1 and len({r["predictions"] for r in s + f}) == 1, "repeats": repeats}
+
+def report_malloc(r:dict) -> str:
+    "The allocator benchmark's printed lines."
+    (ts, tf), (es, ef) = r["train_s"], r["eval_s"]
+    return (f"allocator: glibc's malloc ({r['allocators'][0]}) vs {r['library']} ({r['allocators'][1]}), median of {r['repeats']} fresh processes each\n"
+            f"  fine-tuning, {r['steps']} steps ({r['examples']} examples): {r['examples'] / ts:.0f} vs {r['examples'] / tf:.0f} examples/s, ratio {ts / tf:.2f}×\n"
+            f"  prediction, {r['test']} examples: {r['test'] / es:.0f} vs {r['test'] / ef:.0f} examples/s, ratio {es / ef:.2f}×\n"
+            f"  weights and predictions the same bit for bit: {'yes' if r['same'] else 'NO'}")

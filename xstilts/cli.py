@@ -59,7 +59,7 @@ def _parser():
     t.add_argument("--quick", action="store_true", help="use the params file's quick section")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a param (YAML value), repeatable")
     b = sub.add_parser("bench", help="benchmark training against a plain Hugging Face Trainer (same model, batches, steps)")
-    b.add_argument("--size", default="s", help="tiny encoder size (xs, s, m)")
+    b.add_argument("--size", help="tiny encoder size (xs, s, m; default s, with --malloc xs)")
     b.add_argument("--steps", type=int, help="optimisation steps (default 60; 20 with --trim)")
     b.add_argument("--trainer-bf16", action="store_true", help="give the Trainer its bf16 flag too")
     b.add_argument("--udpos", metavar="MODEL", help="instead: UD-POS end to end, a plain Trainer on MODEL vs xstilts' defaults (needs XSTILTS_DATA)")
@@ -68,6 +68,7 @@ def _parser():
     b.add_argument("--trim", metavar="MODEL", help="instead: training steps of MODEL (e.g. e5-small-q4) with and without vocabulary trimming")
     b.add_argument("--eval-formats", nargs="?", const="params/embedded.yaml", metavar="PARAMS", help="instead: zero-shot evaluation throughput per task format on a study's targets (default params/embedded.yaml, tiny-xs)")
     b.add_argument("--model", default="tiny-xs", help="with --eval-formats: the encoder")
+    b.add_argument("--malloc", action="store_true", help="instead: glibc's malloc vs the allocator the runner preloads (tcmalloc), fresh processes taking turns")
     return ap
 
 def main(argv:list[str]|None=None) -> int:
@@ -87,10 +88,13 @@ def main(argv:list[str]|None=None) -> int:
             if a.eval_formats:
                 from xstilts.bench import bench_eval_formats, report_eval_formats
                 print(report_eval_formats(bench_eval_formats(a.eval_formats, a.model))); return 0
+            if a.malloc:
+                from xstilts.bench import bench_malloc, report_malloc
+                print(report_malloc(bench_malloc(a.size or "xs", a.steps or 200))); return 0
             if a.trim:
                 from xstilts.bench import bench_trim, report_trim
                 print(report_trim(bench_trim(a.trim, a.steps or 20))); return 0
-            print(report(bench_train(a.size, a.steps or 60, trainer_bf16=a.trainer_bf16))); return 0
+            print(report(bench_train(a.size or "s", a.steps or 60, trainer_bf16=a.trainer_bf16))); return 0
         if a.cmd == "convert":
             from xstilts.convert import convert_e5, package_file, E5_FILES
             out = convert_e5(a.src or package_file(*E5_FILES["e5-small-q4"]), a.out, a.tokenizer)
