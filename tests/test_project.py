@@ -122,3 +122,19 @@ def test_mem_available_reads_this_machine():
     mem = _run_py().mem_available_gib()
     if mem is None: pytest.skip("no /proc/meminfo here")
     assert 0 < mem < 1e5
+
+def test_system_packages_installs_only_what_is_missing(monkeypatch, capsys):
+    "`run.py setup` asks apt for the missing packages only, and where it may not, says what each one would have given."
+    m = _run_py()
+    import ctypes.util
+    monkeypatch.setattr(m.shutil, "which", lambda b: "/usr/bin/" + b if b in ("chromium", "apt-get") else None)
+    monkeypatch.setattr(ctypes.util, "find_library", lambda n: None)   # no tcmalloc
+    asked = []
+    monkeypatch.setattr(m.subprocess, "run", lambda cmd, **kw: asked.append(cmd) or type("R", (), {"returncode": 0})())
+    monkeypatch.setattr(m.os, "geteuid", lambda: 0)
+    m.system_packages()
+    assert asked == [["apt-get", "install", "-y", "-q", "--no-install-recommends", "libtcmalloc-minimal4"]]
+    assert "installed libtcmalloc-minimal4 with apt" in capsys.readouterr().out
+    asked.clear(); monkeypatch.setattr(m.os, "geteuid", lambda: 1000)   # not root: nothing is run, the reason is printed
+    m.system_packages()
+    assert asked == [] and "apt install libtcmalloc-minimal4" in capsys.readouterr().out
