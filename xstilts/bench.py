@@ -297,7 +297,7 @@ def _malloc_work(size:str, steps:int, batch_size:int=32, seed:int=0) -> dict:
     t_eval = time.perf_counter() - t
     w = hashlib.sha256()
     for k, v in sorted(model.state_dict().items()): w.update(k.encode()); w.update(v.float().numpy().tobytes())
-    return {"allocator": allocator(), "train_s": t_train, "eval_s": t_eval, "steps": h["steps"], "examples": h["steps"] * batch_size,
+    return {"allocator": allocator(), "train_s": t_train, "eval_s": t_eval, "steps": h["steps"], "examples": h["steps"] * batch_size, "losses": h["losses"],
             "test": len(test), "weights": w.hexdigest(), "predictions": hashlib.sha256(pred.tobytes()).hexdigest()}
 
 def bench_malloc(size:str="xs", steps:int=200, repeats:int=3) -> dict:
@@ -319,7 +319,8 @@ def bench_malloc(size:str="xs", steps:int=200, repeats:int=3) -> dict:
     s, f = runs["system"], runs["fast"]
     return {"library": lib, "allocators": (s[0]["allocator"], f[0]["allocator"]), "steps": s[0]["steps"], "examples": s[0]["examples"], "test": s[0]["test"],
             "train_s": (med(s, "train_s"), med(f, "train_s")), "eval_s": (med(s, "eval_s"), med(f, "eval_s")),
-            "same": len({r["weights"] for r in s + f}) == 1 and len({r["predictions"] for r in s + f}) == 1, "repeats": repeats}
+            "same": len({r["weights"] for r in s + f}) == 1 and len({r["predictions"] for r in s + f}) == 1 and all(r["losses"] == s[0]["losses"] for r in f),
+            "losses": s[0]["losses"], "repeats": repeats}
 
 def report_malloc(r:dict) -> str:
     "The allocator benchmark's printed lines."
