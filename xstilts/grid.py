@@ -287,6 +287,7 @@ def run_study(params_file:str,             # the study's params YAML
     if engine not in ENGINES: raise XStiltsError(f"unknown engine '{engine}': one of {', '.join(ENGINES)}")
     if executor and engine == "local": raise XStiltsError("executor parameters are for the slurm and submitit-local engines")
     if threads is not None and threads < 1: raise XStiltsError(f"threads must be at least 1, not {threads}")
+    if engine != "slurm": fast_malloc()   # a bad XSTILTS_MALLOC fails here, before anything is read or run
     p = load_params(params_file, overrides, quick=quick)
     if engine != "local":   # before any work: submitit installed, sbatch there, the executor parameters valid
         import tempfile
