@@ -120,7 +120,7 @@ _KEPT_ENGINE = "xstilts-kept"
 _KEPT = {}   # this process's kept kernel: {"km": AsyncKernelManager, "key": the environment it started in}
 
 def _kernel_env_key(kernel:str) -> str:
-    "What a kernel inherits that a notebook's results may depend on: the kernel spec, working directory, threads and xstilts settings."
+    "What a kernel inherits that a notebook's results or speed depend on: the kernel spec, working directory, threads, xstilts settings and the preloaded allocator."
     env = {k: v for k, v in os.environ.items() if k.startswith(("XSTILTS", "OMP_", "MKL_", "CUDA", "PYTHON", "LD_PRELOAD", "TCMALLOC"))}
     return json.dumps([kernel, str(project_root()), env], sort_keys=True)
 
