@@ -104,11 +104,14 @@ def test_bad_engine_options_one_line_and_no_work(what, xs_env):
     assert r.returncode == 2 and len(lines) == 1 and expected in lines[0], r.stderr
     assert not Path(xs_env["XSTILTS_RUNS"]).exists() and not Path(xs_env["XSTILTS_REPORTS"]).exists(), "nothing was written"
 
-def test_missing_allocator_library_one_line_and_no_work(xs_env):
-    "A `XSTILTS_MALLOC` naming a file that is not there stops the run with one line, before anything is read or written."
-    r = xstilts("run", "params/embedded.yaml", "--quick", env={**xs_env, "XSTILTS_MALLOC": "/nowhere/libfast.so"}, timeout=120)
+@pytest.mark.parametrize("lib, expected", [
+    ("/nowhere/libfast.so", "XSTILTS_MALLOC=/nowhere/libfast.so: no such file"),
+    ("libtcmaloc_minimal.so.4", "XSTILTS_MALLOC=libtcmaloc_minimal.so.4: the dynamic loader cannot preload it (cannot open shared object file)")])
+def test_bad_allocator_library_one_line_and_no_work(xs_env, lib, expected):
+    "A `XSTILTS_MALLOC` naming a file that is not there, or a misspelt library name, stops the run with one line, before anything is read or written."
+    r = xstilts("run", "params/embedded.yaml", "--quick", env={**xs_env, "XSTILTS_MALLOC": lib}, timeout=120)
     lines = r.stderr.strip().splitlines()
-    assert r.returncode == 2 and len(lines) == 1 and "XSTILTS_MALLOC=/nowhere/libfast.so: no such file" in lines[0], r.stderr
+    assert r.returncode == 2 and len(lines) == 1 and expected in lines[0], r.stderr
     assert r.stdout == "" and not any(Path(xs_env[f"XSTILTS_{k}"]).exists() for k in ("RUNS", "REPORTS", "CACHE"))
 
 def _run_py():

@@ -4,7 +4,7 @@
 
 # %% ../nbs/13_grid.ipynb #e927f2a6
 from __future__ import annotations
-import contextlib, json, os, sys, time
+import contextlib, json, os, re, sys, time
 from pathlib import Path
 import pandas as pd
 from .core import XStiltsError, RunId, StudyParams, load_params, params_chain, project_root, reports_dir, runs_dir, atomic_path, torch_threads
@@ -227,9 +227,22 @@ def fast_malloc() -> str|None:
     import ctypes.util
     want = os.environ.get(MALLOC_ENV, "").strip()
     if want == "system": return None
-    if want and "/" in want and not Path(want).is_file():
-        raise XStiltsError(f"{MALLOC_ENV}={want}: no such file (a library path, a library name, or 'system' for glibc's malloc)")
-    return want or ctypes.util.find_library("tcmalloc_minimal")
+    if not want: return ctypes.util.find_library("tcmalloc_minimal")
+    hint = "(a library path, a library name, or 'system' for glibc's malloc)"
+    if "/" in want and not Path(want).is_file(): raise XStiltsError(f"{MALLOC_ENV}={want}: no such file {hint}")
+    why = _unpreloadable(want)
+    if why: raise XStiltsError(f"{MALLOC_ENV}={want}: the dynamic loader cannot preload it ({why}) {hint}")
+    return want
+
+def _unpreloadable(lib:str) -> str|None:
+    """Why the dynamic loader would not preload `lib` (a misspelt name, not a shared object...), or None if it would.
+    ld.so only warns and goes on without it, so the runs would quietly use glibc's malloc: ask it with a trivial child."""
+    import subprocess, shutil
+    prog = shutil.which("true") or sys.executable
+    r = subprocess.run([prog] + ([] if prog != sys.executable else ["-c", ""]), env={**os.environ, "LD_PRELOAD": lib},
+                       capture_output=True, text=True)
+    m = re.search(r"cannot be preloaded \((.*?)\)", r.stderr)
+    return m.group(1) if m else None
 
 @contextlib.contextmanager
 def preloaded_malloc(on:bool=True):
