@@ -237,10 +237,8 @@ def fast_malloc() -> str|None:
 def _unpreloadable(lib:str) -> str|None:
     """Why the dynamic loader would not preload `lib` (a misspelt name, not a shared object...), or None if it would.
     ld.so only warns and goes on without it, so the runs would quietly use glibc's malloc: ask it with a trivial child."""
-    import subprocess, shutil
-    prog = shutil.which("true") or sys.executable
-    r = subprocess.run([prog] + ([] if prog != sys.executable else ["-c", ""]), env={**os.environ, "LD_PRELOAD": lib},
-                       capture_output=True, text=True)
+    import subprocess
+    r = subprocess.run([sys.executable, "-c", ""], env={**os.environ, "LD_PRELOAD": lib}, capture_output=True, text=True)
     m = re.search(r"cannot be preloaded \((.*?)\)", r.stderr)
     return m.group(1) if m else None
 
