@@ -134,22 +134,22 @@ def test_quick_draws_study(xs_env):
     assert not [o for c in nb["cells"] for o in c.get("outputs", []) if o["output_type"] == "error"]
     html = (reports/"summary.html").read_text()
     assert "Pretraining draws" in html and "draws agreeing" in html and "sd between draws" in html and "none − random-xs" in html
-    assert "claims across draws" in html and "draws supporting" in html
     from xstilts.core import load_params
     from xstilts.results import load_predictions
-    from xstilts.report import draw_tests, target_average, scale_draw_tests, draw_claims, transfer_table
+    from xstilts.report import draw_tests, target_average, scale_draw_tests, claims_table, transfer_table
     import numpy as np
     p = load_params(ROOT/"params"/"draws.yaml", quick=True)
     preds = load_predictions(p.study)
     dx = draw_tests(preds, p)
-    ta = target_average(preds, p).set_index(["model", "inter"])   # the average over targets, per draw: target_average's, computed apart
+    ta = target_average(preds, p).set_index(["model", "inter"])   # the average over targets, the draws as replicates of one recipe
     avg = dx[(dx.target == "average") & (dx.comparison == "mnli − none") & (dx.encoder == "tiny-xs")].iloc[0]
-    assert all(np.isclose(avg[m], ta.loc[(m, "mnli"), "delta"] * 100) for m in q["models"]) and np.isclose(avg["delta"], ta.loc[list(q["models"])].delta.mean())
+    assert np.isclose(avg["delta"], ta.loc[("tiny-xs", "mnli"), "delta"]) and ta.loc[("tiny-xs", "mnli"), "n_draws"] == len(q["models"])
     assert set(dx.language) == {*[l for l in yaml.safe_load((runs/"model=tiny-xs__inter=none__target=xnli__seed=1"/"params.yaml").read_text())["languages"] if l != "en"], "avg-zero-shot"}
-    dc = draw_claims(transfer_table(preds, p), target_average(preds, p), dx, "tiny-xs")   # the title claim on the pooled Δ over targets (mnli, the one task)
-    assert list(dc.columns[-3:]) == [*q["models"], "draws supporting"]
-    assert dc.iloc[0]["verdict across draws"] == ("supported" if avg["delta"] > 0 and avg["significant"] else "not supported")
-    assert dc.iloc[0]["draws supporting"] == f"{sum(ta.loc[(m, 'mnli'), 'delta'] > 0 and ta.loc[(m, 'mnli'), 'significant'] for m in q['models'])}/2"
+    tt = transfer_table(preds, p)   # the claims over the recipe's draws: its title claim is decided by the pooled target average
+    claims = claims_table(tt, target_average(preds, p), p, model="tiny-xs")
+    r = ta.loc[("tiny-xs", "mnli")]
+    assert claims.verdict.iloc[0] == ("supported" if r.significant and r.delta > 0 else "contradicted" if r.significant else "inconclusive")
+    assert set(tt[tt.family == "primary"].model) <= {"tiny-xs", "tiny-s"}, "draws are replicates, not models"
     dx = dx[dx.language == "avg-zero-shot"]
     assert sorted(zip(dx.encoder, dx.target, dx.comparison)) == sorted([("tiny-xs", t, "mnli − none") for t in [*q["targets"], "average"]]
                                                                        + [("tiny-xs", "xnli", "none − random-xs"), ("tiny-s", "xnli", "mnli − none")])

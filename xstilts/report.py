@@ -8,33 +8,68 @@ import json
 import numpy as np, pandas as pd
 from .core import StudyParams, XStiltsError
 from .results import study_runs, load_predictions, load_metrics, finished_metrics
-from .stats import compare_to_baseline, paired_bootstrap, stratified_bootstrap, correct, paired_deltas, interaction_table, seed_test, SOURCE_LANG, AVG_LABEL, _cell_rng, _lang_order
+from .stats import (compare_to_baseline, paired_bootstrap, stratified_bootstrap, hierarchical_bootstrap, unit_deltas, verdict,
+                           correct, fmt_p, paired_deltas, interaction_table, seed_test, SOURCE_LANG, AVG_LABEL, _cell_rng, _lang_order)
 
 # %% auto #0
-__all__ = ['PAPER_BEST', 'score_table', 'fmt_delta', 'transfer_table', 'transfer_matrix', 'best_per_target', 'transfer_heatmap',
-           'language_facts', 'language_table', 'control_of', 'control_table', 'robustness_summary', 'robustness_tests',
-           'kept_share_tests', 'robustness_curves', 'alignment_table', 'alignment_summary', 'target_average',
-           'claims_table', 'resource_gap', 'seed_table', 'strength_interactions', 'scale_interactions', 'scale_curves',
-           'draw_groups', 'draw_table', 'draw_tests', 'scale_draw_tests', 'draw_claims', 'provenance',
-           'kernels_warning', 'methods_text']
+__all__ = ['DEGENERATE_SHARE', 'CHANCE_MARGIN', 'QA_F1_FLOOR', 'PAPER_BEST', 'CLAIM_RULES', 'score_table', 'fmt_delta',
+           'with_draws', 'baseline_flags', 'transfer_table', 'transfer_matrix', 'primary_table', 'best_per_target',
+           'transfer_heatmap', 'language_facts', 'language_table', 'control_of', 'control_table', 'robustness_summary',
+           'robustness_tests', 'kept_share_tests', 'robustness_curves', 'alignment_table', 'alignment_summary',
+           'target_average', 'claims_table', 'resource_gap', 'seed_table', 'strength_interactions',
+           'scale_interactions', 'scale_curves', 'draw_groups', 'draw_table', 'draw_tests', 'scale_draw_tests',
+           'provenance', 'kernels_warning', 'methods_text']
 
 # %% ../nbs/12_report.ipynb #b440eb3c
+DEGENERATE_SHARE = 0.9   # a baseline predicting one class for this share of a language's examples is degenerate
+CHANCE_MARGIN = 0.05     # English accuracy within this of chance: the target is not learned
+QA_F1_FLOOR = 0.30       # extractive QA with English F1 below this: barely learned
+
 def score_table(metrics:pd.DataFrame) -> pd.DataFrame:
-    "Mean ± sd over seeds (×100) per model × target × intermediate × language."
+    "Mean and sd over seeds (×100) per model × target × intermediate × perturbation × language."
     if metrics.empty: return pd.DataFrame()
     g = metrics.groupby(["model", "target", "inter", "perturbation", "language"])["value"]
     t = pd.DataFrame({"mean": g.mean() * 100, "sd": g.std(ddof=1).fillna(0) * 100, "seeds": g.size()})
     return t.round(2)
 
 def fmt_delta(r) -> str:
-    "'+1.23 [0.40, 2.10]*' (×100, * = significant after Holm)."
-    if not np.isfinite(r["delta"]): return "n/a"
+    "'+1.23 [+0.40, +2.10]*' (×100; the interval unadjusted; * = significant after its family's correction)."
+    if not np.isfinite(r["delta"]): return "–"
+    if not np.isfinite(r["lo"]): return f"{r['delta']*100:+.2f} (one draw and seed: no interval)"
     return f"{r['delta']*100:+.2f} [{r['lo']*100:+.2f}, {r['hi']*100:+.2f}]" + ("*" if r["significant"] else "")
 
+def with_draws(preds:pd.DataFrame) -> pd.DataFrame:
+    "`model` as the encoder recipe (`tiny-xs@2` -> `tiny-xs`) and `draw` as its pretraining draw (0: the plain name)."
+    if "draw" in preds or preds.empty: return preds
+    m = preds["model"].astype(str)
+    return preds.assign(model=m.str.replace(r"@\d+$", "", regex=True), draw=m.str.extract(r"@(\d+)$")[0].fillna(0).astype(int))
+
+# %% ../nbs/12_report.ipynb #f1a9b0c1
+def baseline_flags(preds:pd.DataFrame) -> dict:
+    "(model, target) -> why its baseline is no baseline to test transfer against (one class predicted, or not learned in English)."
+    from xstilts.tasks import get_task
+    b = with_draws(preds[(preds.inter == "none") & (preds.perturbation == "clean")]) if len(preds) else preds
+    out = {}
+    for (model, target), g in (b.groupby(["model", "target"], sort=True) if len(b) else []):
+        task = get_task(target)
+        n_cls = len(task.labels) if task.labels and task.format.endswith("classification") else task.n_choices
+        en = g[g.language == SOURCE_LANG]
+        why = []
+        if n_cls and len(en) and en.score.mean() < 1 / n_cls + CHANCE_MARGIN:
+            why.append(f"English {en.score.mean() * 100:.1f}, chance {100 / n_cls:.0f}")
+        if task.format == "span" and len(en) and en.score.mean() < QA_F1_FLOOR:
+            why.append(f"English F1 {en.score.mean() * 100:.1f} < {QA_F1_FLOOR * 100:.0f}")
+        if n_cls and "prediction" in g:
+            share = g.groupby(["draw", "seed", "language"])["prediction"].agg(lambda x: x.value_counts(normalize=True).iloc[0])
+            if (bad := share[share >= DEGENERATE_SHARE]).size:
+                why.append(f"one class for ≥ {DEGENERATE_SHARE:.0%} of the examples in {bad.size} of {share.size} (draw, seed, language) cells")
+        if why: out[(model, target)] = "baseline: " + "; ".join(why)
+    return out
+
 def transfer_table(preds:pd.DataFrame, p:StudyParams) -> pd.DataFrame:
-    "Every intermediate vs the baseline, per target and language, with CIs and corrected p-values."
+    "Every intermediate task vs the baseline per target and language, draws as replicates: intervals, adjusted p, verdicts."
     if preds.empty or (preds.inter != "none").sum() == 0: return pd.DataFrame()
-    return compare_to_baseline(preds, n=p.bootstrap, alpha=p.alpha, seed=0)
+    return compare_to_baseline(with_draws(preds), n=p.bootstrap, alpha=p.alpha, seed=0, exclude=baseline_flags(preds))
 
 def transfer_matrix(tt:pd.DataFrame, language:str="avg-zero-shot", perturbation:str="clean") -> pd.DataFrame:
     "Intermediate × target matrix of formatted deltas for one language row (default: the zero-shot average) on clean (or perturbed) inputs."
@@ -42,31 +77,49 @@ def transfer_matrix(tt:pd.DataFrame, language:str="avg-zero-shot", perturbation:
     if t.empty: return pd.DataFrame()
     return t.assign(cell=t.apply(fmt_delta, axis=1)).pivot_table(index=["model", "inter"], columns="target", values="cell", aggfunc="first")
 
+def primary_table(tt:pd.DataFrame) -> pd.DataFrame:
+    "The primary family, one row per (model, target, intermediate task): Δ ×100 with both intervals, adjusted p and verdict."
+    t = tt[tt.family == "primary"] if len(tt) else tt
+    if t.empty: return pd.DataFrame()
+    ex = lambda r: f"[{r['lo_ex'] * 100:+.2f}, {r['hi_ex'] * 100:+.2f}]"
+    return pd.DataFrame({"model": t.model, "target": t.target, "intermediate": t.inter, "draws × seeds": [f"{d} × {s}" for d, s in zip(t.n_draws, t.n_seeds)],
+                         "baseline ×100": (t.base * 100).round(1), "Δ ×100 [95% CI, unadjusted]": t.apply(fmt_delta, axis=1),
+                         "CI conditional on these encoders and seeds": t.apply(ex, axis=1), "p (Holm)": [fmt_p(x) for x in t.p_adj],
+                         "verdict": t.verdict}).reset_index(drop=True)
+
 def best_per_target(tt:pd.DataFrame, language:str="avg-zero-shot", perturbation:str="clean") -> pd.DataFrame:
-    "Per model × target, the intermediate task with the largest Δ on one language row (default: the zero-shot average), with its CI and Holm p."
+    "Per model × target, the intermediate task with the largest Δ, selected after the fact: its own interval and verdict, not the maximum's."
     t = tt[(tt.language == language) & (tt.perturbation == perturbation)].dropna(subset=["delta"]) if len(tt) else tt
     if t.empty: return pd.DataFrame()
     b = t.loc[t.groupby(["model", "target"], sort=True)["delta"].idxmax()]
-    return b.assign(**{"Δ [CI] ×100": b.apply(fmt_delta, axis=1)})[["model", "target", "inter", "Δ [CI] ×100", "p_holm", "significant"]].reset_index(drop=True)
+    return b.assign(**{"Δ [CI] ×100 (selected after the fact)": b.apply(fmt_delta, axis=1)})[
+        ["model", "target", "inter", "Δ [CI] ×100 (selected after the fact)", "p_adj", "significant", "verdict"]].reset_index(drop=True)
 
 # %% ../nbs/12_report.ipynb #4960adc2
-def transfer_heatmap(tt:pd.DataFrame, language:str="avg-zero-shot", title:str|None=None, perturbation:str="clean"):
-    "Intermediate × target heatmap of Δ (points) vs no intermediate; returns the matplotlib figure."
+def transfer_heatmap(tt:pd.DataFrame,       # `transfer_table`
+                     model:str,             # the encoder (recipe) the figure shows: one model a figure
+                     language:str="avg-zero-shot", perturbation:str="clean", title:str|None=None):
+    "Intermediate × target heatmap of Δ (points) vs no intermediate for one model; `*` supported or contradicted, `n/t` not tested."
     import matplotlib.pyplot as plt
     from matplotlib.colors import TwoSlopeNorm
-    t = tt[(tt.language == language) & (tt.perturbation == perturbation)]
-    d = t.pivot_table(index="inter", columns="target", values="delta", aggfunc="mean") * 100
-    s = t.pivot_table(index="inter", columns="target", values="significant", aggfunc="max")
+    t = tt[(tt.model == model) & (tt.language == language) & (tt.perturbation == perturbation)]
+    if t.empty: raise XStiltsError(f"transfer_heatmap: no {language} rows for model '{model}'; models: {', '.join(sorted(set(tt.model)))}")
+    d = t.pivot_table(index="inter", columns="target", values="delta", aggfunc="first") * 100
+    s = t.pivot_table(index="inter", columns="target", values="significant", aggfunc="first")
+    nt = t.assign(nt=t.verdict.str.startswith("not tested")).pivot_table(index="inter", columns="target", values="nt", aggfunc="first")
     lim = max(1e-6, float(np.nanmax(np.abs(d.values)))) if d.size else 1
-    fig, ax = plt.subplots(figsize=(1.4 + 1.1 * d.shape[1], 1.0 + 0.5 * d.shape[0]))
+    fig, ax = plt.subplots(figsize=(1.6 + 1.1 * d.shape[1], 1.2 + 0.5 * d.shape[0]))
     im = ax.imshow(d.values, cmap="RdBu", norm=TwoSlopeNorm(0, -lim, lim), aspect="auto")
     ax.set_xticks(range(d.shape[1]), d.columns); ax.set_yticks(range(d.shape[0]), d.index)
     for i in range(d.shape[0]):
         for j in range(d.shape[1]):
             v = d.values[i, j]
-            if np.isfinite(v): ax.text(j, i, f"{v:+.1f}" + ("*" if bool(s.values[i, j]) else ""), ha="center", va="center", fontsize=9)
+            if not np.isfinite(v): continue
+            mark = " n/t" if nt.reindex_like(d).values[i, j] is True else "*" if s.reindex_like(d).values[i, j] is True else ""
+            ax.text(j, i, f"{v:+.1f}{mark}", ha="center", va="center", fontsize=9)
     fig.colorbar(im, ax=ax, label="Δ vs no intermediate (points)")
-    ax.set_title(title or f"Zero-shot transfer gain ({language})"); ax.set_xlabel("target"); ax.set_ylabel("intermediate")
+    ax.set_title(title or f"{model}: zero-shot gain ({language}, {perturbation})", fontsize=10)
+    ax.set_xlabel("target"); ax.set_ylabel("intermediate task")
     fig.tight_layout()
     return fig
 
@@ -131,10 +184,11 @@ def robustness_summary(metrics:pd.DataFrame, p:StudyParams, by:str="resource") -
     return t.round(3)
 
 def robustness_tests(preds:pd.DataFrame, p:StudyParams) -> pd.DataFrame:
-    "Does each intermediate task change the drop under each perturbation? Paired bootstrap of per-example drops vs the baseline."
+    "Does each intermediate task change the drop (clean − perturbed) under each perturbation? Secondary family: hierarchical bootstrap, BH."
     from xstilts.perturb import drop_scores
     if preds.empty or (preds.perturbation != "clean").sum() == 0 or (preds.inter != "none").sum() == 0: return pd.DataFrame()
-    return compare_to_baseline(drop_scores(preds), n=p.bootstrap, alpha=p.alpha, seed=0).rename(
+    drops = with_draws(drop_scores(preds)).assign(score=lambda d: -d.score)   # drop = clean − perturbed, as everywhere
+    return compare_to_baseline(drops, n=p.bootstrap, alpha=p.alpha, seed=0, primary=False).rename(
         columns={"base": "base drop", "score": "inter drop", "delta": "Δ drop"})
 
 def kept_share_tests(preds:pd.DataFrame, p:StudyParams) -> pd.DataFrame:
@@ -163,11 +217,11 @@ def kept_share_tests(preds:pd.DataFrame, p:StudyParams) -> pd.DataFrame:
     out["significant"] = out["p_holm"] < p.alpha
     return out
 
-def robustness_curves(metrics:pd.DataFrame, p:StudyParams, title:str|None=None):
-    "Zero-shot score (mean over non-English languages, ×100) against perturbation strength, one line per intermediate task; one panel per target × perturbation."
+def robustness_curves(metrics:pd.DataFrame, p:StudyParams, model:str, title:str|None=None):
+    "One model's zero-shot score (mean over non-English languages, ×100) against perturbation strength, a line per intermediate task; a panel per target × perturbation."
     import matplotlib.pyplot as plt
     from xstilts.perturb import robustness_table
-    rt = robustness_table(metrics, p.source)
+    rt = robustness_table(metrics[metrics.model.str.replace(r"@\d+$", "", regex=True) == model], p.source) if len(metrics) else pd.DataFrame()
     if rt.empty: return None
     rt = rt[rt.language != "en"]
     panels = sorted({(t, n) for t, n in zip(rt.target, rt.name)})
@@ -178,7 +232,7 @@ def robustness_curves(metrics:pd.DataFrame, p:StudyParams, title:str|None=None):
             c = g.groupby("strength")[["clean", "perturbed"]].mean()
             ax.plot([0, *c.index], [c["clean"].mean(), *c["perturbed"]], marker="o", label=inter)
         ax.set_title(f"{t}: {n}", fontsize=9); ax.set_xlabel("strength"); ax.set_ylabel("zero-shot ×100")
-    axes[0][0].legend(fontsize=8); fig.suptitle(title or "Robustness curves"); fig.tight_layout()
+    axes[0][0].legend(fontsize=8); fig.suptitle(title or f"{model}: zero-shot score under perturbation"); fig.tight_layout()
     return fig
 
 # %% ../nbs/12_report.ipynb #c928ead4
@@ -187,7 +241,7 @@ def alignment_table(preds:pd.DataFrame, p:StudyParams, column:str="similarity_ma
     if preds.empty or column not in preds: return pd.DataFrame()
     s = preds[preds[column].notna()]
     if not ((s.inter != "none").any() and (s.inter == "none").any()): return pd.DataFrame()
-    return compare_to_baseline(s.assign(score=s[column]), n=p.bootstrap, alpha=p.alpha, seed=0)
+    return compare_to_baseline(with_draws(s.assign(score=s[column])), n=p.bootstrap, alpha=p.alpha, seed=0, primary=False)
 
 def alignment_summary(at:pd.DataFrame, tt:pd.DataFrame, name:str="margin") -> pd.DataFrame:
     "RQ4 in one table: the zero-shot average of a per-pair similarity (baseline, intermediate, Δ [CI] ×100) and the retrieval score's Δ [CI]."
@@ -195,7 +249,7 @@ def alignment_summary(at:pd.DataFrame, tt:pd.DataFrame, name:str="margin") -> pd
     key = ["model", "target", "inter", "perturbation"]
     a = at[at.language.isin(AVG_LABEL.values())]
     out = a[key].assign(**{f"{name} base": a["base"].round(3), f"{name} inter": a["score"].round(3),
-                           f"Δ {name} [CI] ×100": a.apply(fmt_delta, axis=1), f"p_holm ({name})": a["p_holm"].round(4)})
+                           f"Δ {name} [CI] ×100": a.apply(fmt_delta, axis=1), f"p ({name}, BH)": [fmt_p(x) for x in a["p_adj"]]})
     if not tt.empty:
         t = tt[tt.language.isin(AVG_LABEL.values())]
         out = out.merge(t[key].assign(**{"Δ retrieval [CI] ×100": t.apply(fmt_delta, axis=1)}), on=key, how="left")
@@ -205,99 +259,122 @@ def alignment_summary(at:pd.DataFrame, tt:pd.DataFrame, name:str="margin") -> pd
 # %% ../nbs/12_report.ipynb #7590b853
 PAPER_BEST = {"mnli", "anli", "squad", "squad2", "hellaswag"}   # "MNLI, SQuAD and HellaSwag achieve the best overall results" (ANLI+ contains MNLI)
 
-def target_average(preds:pd.DataFrame, p:StudyParams, perturbation:str="clean") -> pd.DataFrame:
-    "Per (model, intermediate): Δ vs the baseline averaged over targets (each the mean over its zero-shot languages), stratified-bootstrap CI, Holm per model."
-    cols = ["model", "inter", "targets", "n_targets", "delta", "lo", "hi", "p", "n_examples", "p_holm", "significant"]
-    if preds.empty or (preds.inter != "none").sum() == 0: return pd.DataFrame(columns=cols)
-    both = paired_deltas(preds[(preds.perturbation == perturbation) & (preds.language != SOURCE_LANG)])
-    rows = []
-    for (model, inter), g in both.groupby(["model", "inter"], sort=True):
-        strata = {(t, l): (x["score"].to_numpy(), x["base"].to_numpy()) for (t, l), x in g.groupby(["target", "language"], sort=True)}
-        per_target = pd.Series([t for t, l in strata]).value_counts()
-        w = {k: 1 / (len(per_target) * per_target[k[0]]) for k in strata}
-        r = stratified_bootstrap(strata, n=p.bootstrap, alpha=p.alpha, seed=_cell_rng(0, (model, inter, perturbation, "target-average")), weights=w)
-        rows.append(dict(model=model, inter=inter, targets=", ".join(sorted(per_target.index)), n_targets=len(per_target), **r))
-    out = pd.DataFrame(rows)
-    out["p_holm"] = np.nan
-    for _, idx in out.groupby("model").groups.items(): out.loc[idx, "p_holm"] = correct(out.loc[idx, "p"].to_numpy(), "holm")
-    out["significant"] = out["p_holm"] < p.alpha
-    return out[cols].sort_values(["model", "delta"], ascending=[True, False]).reset_index(drop=True)
+def _average_strata(cells:dict, model:str, inters:dict, targets:list) -> tuple[dict, dict]:
+    "Strata (target, language) of Σ_i c_i·Δ_i over `inters` {inter: c_i}, the zero-shot languages each target's weight shared."
+    strata, weights = {}, {}
+    for t in targets:
+        per = [cells.get((model, t, "clean", i), {}) for i in inters]
+        langs = [l for l in per[0] if l != SOURCE_LANG and all(l in c and c[l][0].shape == per[0][l][0].shape for c in per)]
+        for l in langs:
+            strata[(t, l)] = sum(c * cl[l][0] for c, cl in zip(inters.values(), per))
+            weights[(t, l)] = 1 / (len(targets) * len(langs))
+    return strata, weights
 
-def claims_table(tt:pd.DataFrame,   # `transfer_table`: per target, the zero-shot average rows are used
+def target_average(preds:pd.DataFrame, p:StudyParams, perturbation:str="clean") -> pd.DataFrame:
+    """Per (model, intermediate task): Δ vs the baseline averaged over its unflagged targets (each the mean over its zero-shot
+    languages), by the hierarchical bootstrap; Holm across each model's intermediate tasks (the claims' family)."""
+    cols = ["model", "inter", "targets", "n_targets", "delta", "lo", "hi", "p", "lo_ex", "hi_ex", "n_draws", "n_seeds", "n_examples", "p_adj", "significant"]
+    if preds.empty or (preds.inter != "none").sum() == 0: return pd.DataFrame(columns=cols)
+    flags, d = baseline_flags(preds), with_draws(preds[preds.perturbation == perturbation])
+    cells = {(m, t, "clean", i): v for (m, t, _, i), v in unit_deltas(d).items() if (m, t) not in flags}
+    rows = []
+    for model, inter in sorted({(m, i) for m, _, _, i in cells}):
+        targets = sorted({t for m, t, _, i in cells if (m, i) == (model, inter)})
+        strata, w = _average_strata(cells, model, {inter: 1.0}, targets)
+        try: r = hierarchical_bootstrap(strata, n=p.bootstrap, alpha=p.alpha, seed=_cell_rng(0, (model, inter, perturbation, "target-average")), weights=w)
+        except XStiltsError: continue   # targets with other draws or seeds: no common replicates to average over
+        rows.append(dict(model=model, inter=inter, targets=", ".join(targets), n_targets=len(targets), **r))
+    out = pd.DataFrame(rows, columns=[c for c in cols if c not in ("p_adj", "significant")])
+    out["p_adj"] = np.nan
+    for _, idx in out.groupby("model").groups.items(): out.loc[idx, "p_adj"] = correct(out.loc[idx, "p"].to_numpy(), "holm")
+    out["significant"] = out["p_adj"] < p.alpha
+    out = out[cols].sort_values(["model", "delta"], ascending=[True, False]).reset_index(drop=True)
+    out.attrs["cells"] = cells   # the paired unit deltas, for contrasts between intermediate tasks (`claims_table`)
+    return out
+
+def _contrast(avg:pd.DataFrame, model:str, a:str, b:str, p) -> dict:
+    "Target-average Δ of intermediate task `a` less that of `b` (paired: the same draws, seeds and examples), by the hierarchical bootstrap."
+    targets = sorted(set(avg.set_index(["model", "inter"]).loc[(model, a), "targets"].split(", ")) & set(avg.set_index(["model", "inter"]).loc[(model, b), "targets"].split(", ")))
+    strata, w = _average_strata(avg.attrs.get("cells", {}), model, {a: 1.0, b: -1.0}, targets)
+    if not strata: return dict(delta=np.nan, lo=np.nan, hi=np.nan, p=np.nan)
+    return hierarchical_bootstrap(strata, n=p.bootstrap, alpha=p.alpha, seed=_cell_rng(0, (model, a, b, "contrast")), weights=w, contrast=True)
+
+# %% ../nbs/12_report.ipynb #c1a2b3d4
+CLAIM_RULES = {   # claim of Phang et al. (2020) -> the written rule that decides it (supported / contradicted / else inconclusive)
+    "English intermediate-task training improves zero-shot cross-lingual transfer":
+        "over ≥ 2 unflagged targets: supported if some intermediate task's target-average Δ > 0 (Holm across the model's tasks); "
+        "contradicted if every task's is < 0 (Holm)",
+    "Large improvements on the sentence retrieval tasks (BUCC, Tatoeba)":
+        "supported if every retrieval target has a supported intermediate task; contradicted if every comparison on them is contradicted",
+    "Moderate improvements on question answering (XQuAD, MLQA, TyDiQA)":
+        "the same rule on the unflagged extractive-QA targets",
+    "MNLI, SQuAD and HellaSwag achieve the best overall results as intermediate tasks":
+        "the best of them against the best other task, target averages, paired interval of the difference: supported if it "
+        "excludes 0 in their favour, contradicted if against, else inconclusive",
+    "Multi-task intermediate training offers small additional improvements":
+        "the best multi-task intermediate against the best single task, the same paired interval of the difference",
+    "Continued multilingual MLM during intermediate training does not consistently outperform English intermediate training":
+        "X+mlm against X (and mlm against the best English task), paired intervals: contradicted if MLM wins every pair, "
+        "supported if it loses one, else inconclusive",
+}
+
+def claims_table(tt:pd.DataFrame,   # `transfer_table` (primary rows and verdicts)
                  avg:pd.DataFrame,  # `target_average`
+                 p,                 # the study's params (bootstrap resamples and α of the contrasts)
                  model:str|None=None, # the model whose runs are judged (default: the first with intermediate runs)
                 ) -> pd.DataFrame:
-    "The claims of Phang et al. (2020) this study can test, each with the rule applied, the verdict and the evidence (Δ ×100 [95% CI], * = significant after Holm)."
+    "The claims of Phang et al. (2020), each with its verdict (`CLAIM_RULES`) and evidence (Δ ×100 [95% CI], * = significant after Holm)."
     from xstilts.tasks import get_task
-    rows = []
-    def claim(text, test, verdict, evidence): rows.append({"claim (Phang et al. 2020)": text, "test": test, "verdict": verdict, "evidence": evidence})
     models = list(dict.fromkeys(avg.model)) if len(avg) else []
     model = model or (models[0] if models else None)
     a = avg[avg.model == model] if model else avg
-    t = tt[(tt.model == model) & (tt.language == "avg-zero-shot") & (tt.perturbation == "clean")] if model and len(tt) else pd.DataFrame(columns=["target", "inter", "delta", "lo", "hi", "significant"])
+    t = tt[(tt.model == model) & (tt.family == "primary")] if model and len(tt) else tt.iloc[:0] if len(tt) else pd.DataFrame(columns=["target", "verdict"])
     single = a[~a.inter.str.contains("+", regex=False)] if len(a) else a
-    fmt_row = lambda r: f"{r['inter']} {fmt_delta(r)}"
+    row = lambda r: f"{r['inter']} {fmt_delta(r)}"
+    def side(r, yes="supported", no="contradicted"):   # a paired difference: its interval decides
+        return "inconclusive" if not np.isfinite(r["p"]) or r["p"] >= p.alpha else yes if r["delta"] > 0 else no
+    out = {}
+    names = list(CLAIM_RULES)
     # 1. the title claim
-    test = "the best intermediate task's Δ averaged over targets is > 0 and significant"
-    if a.empty: claim("English intermediate-task training improves zero-shot cross-lingual transfer", test, "not tested here", "no intermediate-task runs")
+    if a.empty or a.n_targets.max() < 2: out[names[0]] = ("not tested", "needs intermediate-task runs on at least two unflagged targets")
     else:
-        b = a.iloc[0]
-        claim("English intermediate-task training improves zero-shot cross-lingual transfer", test,
-              "supported" if b["delta"] > 0 and b["significant"] else "not supported", f"best: {fmt_row(b)} over {b['targets']}")
-    # 2. retrieval gains most
-    kinds = {x: get_task(x).format for x in t.target.unique()} if len(t) else {}
-    ret = [x for x, f in kinds.items() if f == "retrieval"]
-    test = "every retrieval target has an intermediate task with a significant gain, and retrieval targets gain more than the others (mean Δ over intermediates)"
-    if not ret or len(ret) == len(kinds):
-        claim("Large improvements on the sentence retrieval tasks (BUCC, Tatoeba)", test, "not tested here", "the study needs a retrieval target and another target")
+        a2 = a[a.n_targets >= 2]
+        v = ("supported" if (a2.significant & (a2.delta > 0)).any() else "contradicted" if (a2.significant & (a2.delta < 0)).all() else "inconclusive")
+        out[names[0]] = (v, "; ".join(row(r) for _, r in a2.iterrows()) + f" (over {a2.iloc[0]['targets']})")
+    # 2-3. retrieval, QA: each such target's primary verdicts
+    for name, fmt in ((names[1], "retrieval"), (names[2], "span")):
+        ts = t[[get_task(x).format == fmt for x in t.target]] if len(t) else t
+        tested = ts[~ts.verdict.str.startswith("not tested")] if len(ts) else ts
+        if tested.empty: out[name] = ("not tested", f"no unflagged {fmt} target" + (f" ({'; '.join(sorted(set(ts.verdict)))})" if len(ts) else ""))
+        else:
+            by = tested.groupby("target").verdict
+            v = ("supported" if by.agg(lambda x: (x == "supported").any()).all() and tested.target.nunique() == ts.target.nunique()
+                 else "contradicted" if (tested.verdict == "contradicted").all() else "inconclusive")
+            out[name] = (v, "; ".join(f"{r['target']}: {row(r)}" for _, r in tested.sort_values(["target", "delta"]).iterrows()))
+    # 4-6. comparisons between intermediate tasks: the paired interval of the difference decides
+    named, others = single[single.inter.isin(PAPER_BEST)], single[~single.inter.isin(PAPER_BEST)]
+    if named.empty or others.empty: out[names[3]] = ("not tested", "needs one of MNLI/ANLI, SQuAD, HellaSwag and another single task")
     else:
-        mean = t.groupby("target")["delta"].mean() * 100
-        best = {x: t[t.target == x].sort_values("delta").iloc[-1] for x in ret}
-        ok = all(r["delta"] > 0 and r["significant"] for r in best.values()) and mean[ret].mean() > mean.drop(ret).mean()
-        claim("Large improvements on the sentence retrieval tasks (BUCC, Tatoeba)", test, "supported" if ok else "not supported",
-              "; ".join(f"{x}: best {fmt_row(r)}" for x, r in best.items()) + f"; mean Δ retrieval {mean[ret].mean():+.2f} vs other targets {mean.drop(ret).mean():+.2f}")
-    # 3. moderate gains on QA
-    qa = [x for x, f in kinds.items() if f == "span"]
-    test = "every QA target has an intermediate task with a significant gain"
-    if not qa: claim("Moderate improvements on question answering (XQuAD, MLQA, TyDiQA)", test, "not tested here", "no QA target in the study")
+        x, y = named.iloc[0], others.iloc[0]
+        c = _contrast(avg, model, x.inter, y.inter, p)
+        out[names[3]] = (side(c), f"{x.inter} − {y.inter}: {fmt_delta({**c, 'significant': side(c) != 'inconclusive'})}")
+    multi = a[a.inter.str.contains("+", regex=False) & ~a.inter.str.contains("mlm")] if len(a) else a
+    if multi.empty or single.empty: out[names[4]] = ("not tested", "no multi-task intermediate (a+b+…) in the study")
     else:
-        best = {x: t[t.target == x].sort_values("delta").iloc[-1] for x in qa}
-        ok = all(r["delta"] > 0 and r["significant"] for r in best.values())
-        claim("Moderate improvements on question answering (XQuAD, MLQA, TyDiQA)", test, "supported" if ok else "not supported",
-              "; ".join(f"{x}: best {fmt_row(r)}" for x, r in best.items()))
-    # 4. the best intermediate tasks
-    test = "the single intermediate task with the largest target-average Δ is MNLI/ANLI+, SQuAD or HellaSwag (point estimates; CIs in the target-average table)"
-    named = set(single.inter) & PAPER_BEST if len(single) else set()
-    if not named or not (set(single.inter) - PAPER_BEST):
-        claim("MNLI, SQuAD and HellaSwag achieve the best overall results as intermediate tasks", test, "not tested here",
-              "the study needs at least one of them and one other intermediate task")
+        c = _contrast(avg, model, multi.iloc[0].inter, single.iloc[0].inter, p)
+        out[names[4]] = (side(c), f"{multi.iloc[0].inter} − {single.iloc[0].inter}: {fmt_delta({**c, 'significant': side(c) != 'inconclusive'})}")
+    have, parts = set(a.inter) if len(a) else set(), lambda i: i.split("+")
+    pairs = [(m, "+".join(x for x in parts(m) if x != "mlm")) for m in have if "mlm" in parts(m) and len(parts(m)) > 1]
+    pairs = [(m, x) for m, x in pairs if x in have]
+    english = a[~a.inter.str.contains("mlm")] if len(a) else a
+    if "mlm" in have and len(english): pairs.append(("mlm", english.iloc[0].inter))
+    if not pairs: out[names[5]] = ("not tested", "needs X+mlm beside X, or mlm beside an English task")
     else:
-        top = single.iloc[0]
-        claim("MNLI, SQuAD and HellaSwag achieve the best overall results as intermediate tasks", test,
-              "supported" if top["inter"] in PAPER_BEST else "not supported", "ranking: " + ", ".join(f"{r['inter']} {r['delta'] * 100:+.2f}" for _, r in single.iterrows()))
-    # 5. multi-task
-    multi = a[a.inter.str.contains("+", regex=False)] if len(a) else a
-    test = "the best multi-task intermediate's target-average Δ is at least the best single task's"
-    if multi.empty or single.empty: claim("Multi-task intermediate training offers small additional improvements", test, "not tested here", "no multi-task intermediate (a+b+…) in the study")
-    else:
-        m, s1 = multi.iloc[0], single.iloc[0]
-        claim("Multi-task intermediate training offers small additional improvements", test, "supported" if m["delta"] >= s1["delta"] else "not supported",
-              f"multi-task {fmt_row(m)} vs best single {fmt_row(s1)}")
-    # 6. continued multilingual MLM (the `mlm` task): X+mlm against X, and MLM alone against the best English task
-    text = "Continued multilingual MLM during intermediate training does not consistently outperform English intermediate training"
-    test = ("for at least one English intermediate X, X with MLM added (X+mlm) does not have a larger target-average Δ than X; "
-            "MLM alone does not beat the best English task (point estimates; CIs in the target-average table)")
-    delta = dict(zip(a.inter, a.delta)) if len(a) else {}
-    parts = lambda i: i.split("+")
-    pairs = [(i, m) for m in delta if "mlm" in parts(m) and len(parts(m)) > 1 for i in ["+".join(x for x in parts(m) if x != "mlm")] if i in delta]
-    english = [i for i in delta if "mlm" not in parts(i)]
-    if "mlm" in delta and english: pairs.append((max(english, key=delta.get), "mlm"))
-    if not pairs: claim(text, test, "not tested here", "the study needs an intermediate task with MLM added (e.g. mnli+mlm beside mnli) or mlm beside an English task")
-    else:
-        better = [delta[m] > delta[i] for i, m in pairs]
-        claim(text, test, "not supported" if all(better) else "supported",
-              "; ".join(f"{m} {delta[m] * 100:+.2f} vs {i} {delta[i] * 100:+.2f}" for i, m in pairs))
-    return pd.DataFrame(rows)
+        cs = [(m, x, _contrast(avg, model, m, x, p)) for m, x in pairs]
+        sides = [side(c) for _, _, c in cs]   # supported: MLM wins the pair
+        v = "contradicted" if all(s == "supported" for s in sides) else "supported" if "contradicted" in sides else "inconclusive"
+        out[names[5]] = (v, "; ".join(f"{m} − {x}: {fmt_delta({**c, 'significant': s != 'inconclusive'})}" for (m, x, c), s in zip(cs, sides)))
+    return pd.DataFrame([{"claim (Phang et al. 2020)": k, "verdict": v, "evidence (Δ ×100 [95% CI])": e} for k, (v, e) in out.items()])
 
 # %% ../nbs/12_report.ipynb #7df2ba42
 def resource_gap(preds:pd.DataFrame, p, perturbation:str="clean", low=("low", "unseen"), high=("high",)) -> pd.DataFrame:
@@ -497,33 +574,6 @@ def scale_draw_tests(preds:pd.DataFrame, p, perturbation:str="clean") -> pd.Data
     out["p_holm"] = correct(out["p"].to_numpy(), "holm"); out["significant"] = out["p_holm"] < p.alpha
     return out
 
-
-# %% ../nbs/12_report.ipynb #d7a1e009
-def draw_claims(tt:pd.DataFrame,   # `transfer_table` (each draw's own verdicts)
-                avg:pd.DataFrame,  # `target_average` (each draw's own verdicts)
-                dx:pd.DataFrame,   # `draw_tests`
-                encoder:str,       # an encoder with several draws (a key of `draw_groups`, e.g. 'tiny-xs')
-                alpha:float=0.05,  # significance level of the over-targets rows' Holm correction
-                ) -> pd.DataFrame:
-    """`claims_table` across pretraining draws: each claim's rule on `draw_tests`' pooled rows (zero-shot average per target and over targets), then each draw's own verdict.
-    Significance as the claims table has it: per target `draw_tests`' (Holm within its averages), over targets Holm across the intermediate tasks (as `target_average`)."""
-    x = dx[(dx.encoder == encoder) & (dx.language == AVG_LABEL[True]) & dx.comparison.str.endswith(" − none")] if len(dx) else pd.DataFrame()
-    if x.empty: return pd.DataFrame()
-    draws = [c for c in dx.columns if c.split("@")[0] == encoder and x[c].notna().any()]
-    x = x.assign(model=encoder, inter=x.comparison.str[:-len(" − none")], perturbation="clean")
-    per_t = x[x.target != "average"]
-    cols = ["model", "inter", "targets", "delta", "lo", "hi", "significant"]
-    over = x[x.target == "average"] if per_t.target.nunique() > 1 else per_t   # one target: its zero-shot average is the average over targets
-    over = (over.assign(targets=lambda d: [", ".join(sorted(per_t[per_t.inter == i].target.unique())) for i in d.inter])
-            .reindex(columns=[*cols, "p"]).sort_values("delta", ascending=False))
-    over["significant"] = correct(over["p"].to_numpy(), "holm") < alpha
-    out = claims_table(per_t, over, model=encoder).rename(columns={"verdict": "verdict across draws", "evidence": "evidence (pooled over draws)"})
-    own = {m: claims_table(tt, avg, model=m)["verdict"].to_numpy() for m in draws}
-    for m, v in own.items(): out[m] = v
-    tested = np.array([[v != "not tested here" for v in own[m]] for m in draws])
-    support = np.array([[v == "supported" for v in own[m]] for m in draws])
-    out["draws supporting"] = [f"{s}/{t}" if t else "–" for s, t in zip(support.sum(0), tested.sum(0))]
-    return out
 
 # %% ../nbs/12_report.ipynb #ab8a3b8d
 def provenance(study:str, runs:list|None=None) -> pd.DataFrame:

@@ -11,9 +11,10 @@ from statsmodels.stats.multitest import multipletests
 from .core import XStiltsError, did_you_mean, stable_hash
 
 # %% auto #0
-__all__ = ['CORRECTIONS', 'SOURCE_LANG', 'AVG_LABEL', 'COLUMNS', 'paired_bootstrap', 'stratified_bootstrap', 'multi_bootstrap',
-           'kept_share_bootstrap', 'paired_permutation', 'seed_test', 'aso_eps_min', 'correct', 'compare_to_baseline',
-           'paired_deltas', 'trend_test', 'interaction_table']
+__all__ = ['CORRECTIONS', 'SOURCE_LANG', 'AVG_LABEL', 'COLUMNS', 'FAMILIES', 'VERDICTS', 'paired_bootstrap',
+           'stratified_bootstrap', 'multi_bootstrap', 'hierarchical_bootstrap', 'kept_share_bootstrap',
+           'paired_permutation', 'seed_test', 'aso_eps_min', 'correct', 'fmt_p', 'unit_deltas', 'verdict',
+           'compare_to_baseline', 'paired_deltas', 'trend_test', 'interaction_table']
 
 # %% ../nbs/10_stats.ipynb #f6b2b17e
 def _diffs(a, b) -> np.ndarray:
@@ -116,6 +117,79 @@ def multi_bootstrap(groups:dict,          # stratum (e.g. language) -> draws × 
     scale = max(np.abs(x).max() for arrs in parts.values() for x in arrs)
     return dict(delta=delta, lo=float(lo), hi=float(hi), p=_boot_p(dist, scale), n_draws=sum(ks), n_examples=n_ex)
 
+
+# %% ../nbs/10_stats.ipynb #h1b2c3d1
+def _unit_weights(rng, b:int, d:int, s:int) -> np.ndarray:
+    "(b, d·s) weights of each (draw, seed) cell in `b` two-stage resamples: draws with replacement, then seeds within each pick."
+    picks = rng.integers(0, d, size=(b, d))                       # which draw each of the d picks is
+    seeds = rng.integers(0, s, size=(b, d, s))                    # which seeds each pick resamples
+    flat = (picks[:, :, None] * s + seeds).reshape(b, -1) + (np.arange(b) * d * s)[:, None]
+    return np.bincount(flat.ravel(), minlength=b * d * s).reshape(b, d * s) / (d * s)
+
+def _check_units(groups:dict, name:str) -> tuple[dict, tuple]:
+    "Finite draws × seeds × examples arrays, the same draws and seeds in every stratum; strata without examples left out."
+    parts = {}
+    for k, v in groups.items():
+        x = np.asarray(v, dtype=float)
+        if x.ndim != 3:
+            raise XStiltsError(f"{name}: stratum {k!r} must be a draws × seeds × examples array, got shape {x.shape}")
+        if not np.isfinite(x).all(): raise XStiltsError(f"{name}: stratum {k!r} has {int((~np.isfinite(x)).sum())} NaN/inf values")
+        if x.size: parts[k] = x
+    if not parts: raise XStiltsError(f"{name}: no examples in any stratum ({', '.join(map(str, groups)) or 'no strata'})")
+    shapes = {x.shape[:2] for x in parts.values()}
+    if len(shapes) > 1: raise XStiltsError(f"{name}: every stratum needs the same draws and seeds, got {sorted(shapes)}")
+    return parts, shapes.pop()
+
+# %% ../nbs/10_stats.ipynb #h1b2c3d2
+def _interaction_ms(x:np.ndarray) -> float:
+    "Residual mean square of a units × examples array (two-way, one value per cell): the interaction's variance."
+    if min(x.shape) < 2: return 0.0
+    r = x - x.mean(axis=0, keepdims=True) - x.mean(axis=1, keepdims=True) + x.mean()
+    return float((r ** 2).sum() / ((x.shape[0] - 1) * (x.shape[1] - 1)))
+
+def hierarchical_bootstrap(groups:dict,          # stratum (e.g. language) -> draws × seeds × examples array of paired Δ
+                           n:int=10_000,         # bootstrap resamples
+                           alpha:float=0.05,     # 1 - confidence level of the intervals
+                           seed:int|np.random.Generator=0, # random seed (or a numpy Generator)
+                           weights:dict|None=None, # stratum -> weight of its mean (None: equal)
+                           contrast:bool=False,  # use `weights` as given (signed, e.g. +½, +½, −1) instead of normalized to sum 1
+                          ) -> dict:
+    """Hierarchical paired bootstrap of the weighted mean over strata of Δ: draws, seeds within draws, examples.
+    Primary (`lo`, `hi`, `p`): studentized with a small-sample df; example-only (`lo_ex`, `hi_ex`, `p_ex`): percentile."""
+    parts, (d, s) = _check_units(groups, "hierarchical_bootstrap")
+    w = np.array([1.0 if weights is None else float(weights.get(k, np.nan)) for k in parts])
+    if not np.isfinite(w).all(): raise XStiltsError(f"hierarchical_bootstrap: no weight for stratum {list(parts)[int(np.argmax(~np.isfinite(w)))]!r}")
+    if not contrast:
+        if (w < 0).any() or w.sum() <= 0: raise XStiltsError(f"hierarchical_bootstrap: weights must be ≥ 0 and not all 0, got {w}")
+        w = w / w.sum()
+    xs = [x.reshape(d * s, -1) for x in parts.values()]
+    delta = float(sum(wi * x.mean() for wi, x in zip(w, xs)))
+    n_ex, k = sum(x.shape[1] for x in xs), d if d > 1 else s
+    rng = np.random.default_rng(seed)
+    both, ex = np.zeros(n), np.zeros(n)
+    step = _batch(max(x.shape[1] for x in xs))
+    for lo_ in range(0, n, step):
+        b = min(step, n - lo_)
+        uw = _unit_weights(rng, b, d, s)
+        for wi, x in zip(w, xs):
+            idx = rng.integers(0, x.shape[1], size=(b, x.shape[1]))   # one set of examples for every draw and seed
+            both[lo_:lo_ + b] += wi * np.take_along_axis(uw @ x, idx, axis=1).mean(axis=1)
+            ex[lo_:lo_ + b] += wi * x.mean(axis=0)[idx].mean(axis=1)
+    scale = max(np.abs(x).max() for x in xs)
+    lo_ex, hi_ex = np.percentile(ex, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+    out = dict(delta=delta, lo=np.nan, hi=np.nan, p=np.nan, se=np.nan, df=np.nan, n_draws=d, n_seeds=s, n_examples=n_ex,
+               lo_ex=float(lo_ex), hi_ex=float(hi_ex), p_ex=_boot_p(ex, scale))
+    if k < 2: return out   # one draw and one seed: no replication variance to estimate
+    v_ex = float(np.var(ex, ddof=1))
+    # the (draw, seed) × example interaction is in both v_ex and the units' means: count it once (crossed-design ANOVA)
+    twice = sum(wi ** 2 * _interaction_ms(x) / x.size for wi, x in zip(w, xs))
+    v_units = max(k / (k - 1) * (float(np.var(both, ddof=1)) - v_ex) - twice, 0.0)
+    se = float(np.sqrt(v_ex + v_units))
+    if se <= 1e-12 * max(scale, 1e-300):   # nothing varies: Δ is exact
+        return {**out, "lo": delta, "hi": delta, "p": float(abs(delta) <= 1e-12 * max(scale, 1e-300)), "se": 0.0, "df": np.inf}
+    df = (v_ex + v_units) ** 2 / (v_units ** 2 / (k - 1) + v_ex ** 2 / max(n_ex - len(xs), 1))
+    q = float(stats.t.ppf(1 - alpha / 2, df))
+    return {**out, "lo": delta - q * se, "hi": delta + q * se, "p": float(2 * stats.t.sf(abs(delta) / se, df)), "se": se, "df": float(df)}
 
 # %% ../nbs/10_stats.ipynb #b7c1e002
 def kept_share_bootstrap(groups:dict,       # stratum -> (clean_a, perturbed_a, clean_b, perturbed_b): per-example scores on the same examples
@@ -223,68 +297,107 @@ def correct(pvals,              # p-values of one family of tests (NaN: not test
     if ok.any(): out[ok] = multipletests(p[ok], method=method)[1]
     return out
 
+# %% ../nbs/10_stats.ipynb #f0a1b2c3
+def fmt_p(p:float,           # a p-value (NaN: not tested)
+          n:int|None=None,   # bootstrap resamples it was read from (None: an analytic p-value)
+         ) -> str:
+    "A p-value for a table: '–' untested, '< 1/B' below a bootstrap's resolution, '< 0.001', else three decimals."
+    if p is None or not np.isfinite(p): return "–"
+    if n and p < 1 / n: return f"< 1/{n}"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
 # %% ../nbs/10_stats.ipynb #a27ce559
 SOURCE_LANG = "en"   # the training language: excluded from the zero-shot average
 AVG_LABEL = {True: "avg-zero-shot", False: "avg"}   # has non-English languages -> label of the average row
-COLUMNS = ["model", "inter", "target", "seed", "language", "perturbation", "example_id", "score"]
+COLUMNS = ["model", "inter", "target", "seed", "language", "perturbation", "example_id", "score"]   # and `draw` where a model has several
 _CELL = ["model", "target", "perturbation", "language"]
-_OUT = ["model", "target", "perturbation", "inter", "language", "n_examples", "n_dropped", "n_seeds_inter", "n_seeds_base",
-        "base", "score", "delta", "lo", "hi", "p", "p_holm", "significant"]
+_OUT = ["model", "target", "perturbation", "inter", "language", "family", "n_examples", "n_dropped", "n_draws", "n_seeds",
+        "base", "score", "delta", "lo", "hi", "p", "lo_ex", "hi_ex", "p_ex", "p_adj", "significant", "verdict"]
+FAMILIES = {   # the study's families of tests, stated once: name -> (which rows, correction)
+    "primary": ("the zero-shot average per (model, intermediate task, target), clean inputs", "holm"),
+    "secondary": ("each language, and each perturbation", "fdr_bh"),
+}
+VERDICTS = {   # the rule behind each verdict of a primary comparison (intermediate task vs its baseline)
+    "supported": "Δ > 0 and its Holm-adjusted p (primary family) < α: the intermediate task helps",
+    "contradicted": "Δ < 0 and its Holm-adjusted p < α: the intermediate task hurts",
+    "inconclusive": "the adjusted p ≥ α: the interval, over draws, seeds and examples, leaves both signs open",
+    "not tested": "one draw and one seed (no replication variance to test against), or a flagged baseline",
+}
 
 def _cell_rng(seed, key) -> np.random.Generator: return np.random.default_rng([seed, int(stable_hash([str(k) for k in key]), 16)])
 
 def _lang_order(langs) -> list: return sorted(langs, key=lambda l: (l != SOURCE_LANG, str(l)))
 
+# %% ../nbs/10_stats.ipynb #u1d2e3f4
+def unit_deltas(df:pd.DataFrame) -> dict:
+    """Per (model, target, perturbation, inter): {language: draws × seeds × examples Δ = inter − baseline}, paired by
+    draw, seed and example, with the systems' means and the examples left out: {language: (Δ, score, base, n_dropped)}."""
+    d = df.assign(draw=df["draw"] if "draw" in df else 0)
+    wide = d.pivot_table(index=["model", "target", "perturbation", "inter", "language", "example_id"],
+                         columns=["draw", "seed"], values="score", aggfunc="mean", observed=True)
+    out = {}
+    for (model, target, pert, inter), s in wide.groupby(level=[0, 1, 2, 3], sort=True, observed=True):
+        if inter == "none" or (model, target, pert, "none") not in wide.index.droplevel([4, 5]): continue
+        s, b = s.droplevel([0, 1, 2, 3]), wide.loc[(model, target, pert, "none")]
+        have = [c for c in wide.columns if s[c].notna().any() and b[c].notna().any()]   # (draw, seed) both systems ran
+        draws = sorted({c[0] for c in have})
+        seeds = sorted(set.intersection(*[{c[1] for c in have if c[0] == dr} for dr in draws])) if draws else []
+        units = [(dr, sd) for dr in draws for sd in seeds]
+        cells = {}
+        for lang in _lang_order(s.index.get_level_values(0).unique()):
+            if lang not in b.index.get_level_values(0) or not units: continue
+            x, y = s.loc[lang, units], b.loc[lang, units]
+            both = pd.concat([x, y], axis=1, join="outer")
+            keep = both.notna().all(axis=1)
+            xs, ys = x.loc[keep[keep].index].to_numpy(), y.loc[keep[keep].index].to_numpy()
+            delta = (xs - ys).T.reshape(len(draws), len(seeds), -1)
+            cells[lang] = (delta, xs.mean() if xs.size else np.nan, ys.mean() if ys.size else np.nan, int((~keep).sum()))
+        if cells: out[(model, target, pert, inter)] = cells
+    return out
+
 # %% ../nbs/10_stats.ipynb #78b70c2d
-def compare_to_baseline(df:pd.DataFrame,  # tidy per-example predictions: COLUMNS; the baseline has inter == 'none'
+def verdict(delta:float, p_adj:float, alpha:float=0.05, reason:str|None=None) -> str:
+    "The verdict of one comparison from its Δ and adjusted p (`VERDICTS`); `reason` marks it not tested."
+    if reason: return f"not tested ({reason})"
+    if not np.isfinite(p_adj): return "not tested (one draw and one seed)"
+    return "inconclusive" if p_adj >= alpha else "supported" if delta > 0 else "contradicted"
+
+def compare_to_baseline(df:pd.DataFrame,  # tidy per-example predictions: COLUMNS (+ `draw`); the baseline has inter == 'none'
                         n:int=2000,       # bootstrap resamples per row
-                        alpha:float=0.05, # significance level (of `significant`) and 1 - confidence level of [lo, hi]
+                        alpha:float=0.05, # significance level and 1 - confidence level of [lo, hi]
                         seed:int=0,       # bootstrap seed: the table is identical for the same df and seed
-                        family:tuple=("model", "perturbation"), # columns whose values define one Holm family
+                        primary:bool=True, # the clean zero-shot averages form the primary family (False: every row is secondary)
+                        exclude:dict|None=None, # (model, target) -> reason its primary rows are kept out of the family (flagged)
                        ) -> pd.DataFrame:
-    "Per-language and language-averaged paired bootstrap of every intermediate task vs the baseline, Holm-corrected within each (model, perturbation) table."
+    """Every intermediate task vs the baseline per language and on the zero-shot average, by the hierarchical bootstrap:
+    the primary family (clean zero-shot averages) Holm-adjusted, the rest Benjamini-Hochberg, with a verdict each."""
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing: raise XStiltsError(f"compare_to_baseline: df lacks columns {missing}; it needs {', '.join(COLUMNS)}")
     if df["score"].isna().any(): raise XStiltsError(f"compare_to_baseline: {int(df['score'].isna().sum())} rows have a NaN score")
     if not (df["inter"] == "none").any(): raise XStiltsError("compare_to_baseline: no baseline rows (inter == 'none') to compare with")
-    bad = [f for f in family if f not in _OUT]
-    if bad: raise XStiltsError(f"compare_to_baseline: unknown family column '{bad[0]}'." + did_you_mean(bad[0], _OUT))
-    cols = [*_CELL, "example_id"]
-    per_ex = df.groupby(["inter", *cols], sort=False, observed=True)["score"].mean().reset_index()
-    seeds = df.groupby(["inter", *_CELL], sort=False, observed=True)["seed"].unique()   # seed arrays per system and cell
-    base = per_ex[per_ex["inter"] == "none"].drop(columns="inter").rename(columns={"score": "base"})
-    sys_ = per_ex[per_ex["inter"] != "none"]
-    both = sys_.merge(base, on=cols, how="inner")
-    n_sys = sys_.groupby(["inter", *_CELL], observed=True).size()
-    n_base = base.groupby(_CELL, observed=True).size()
-    aligned = {k: g for k, g in both.groupby(["inter", *_CELL], sort=False, observed=True)}
-
-    def seed_count(inter, cells): return len(set().union(*[set(seeds.get((inter, *c), [])) for c in cells]))
-    rows = []
-    for (model, target, pert, inter), langs in n_sys.reset_index().groupby(["model", "target", "perturbation", "inter"], sort=True)["language"]:
-        head, strata, dropped = dict(model=model, target=target, perturbation=pert, inter=inter), {}, {}
-        for lang in _lang_order(langs):
-            cell = (model, target, pert, lang)
-            g = aligned.get((inter, *cell))
-            a, b = (g["score"].to_numpy(), g["base"].to_numpy()) if g is not None else (np.empty(0), np.empty(0))
-            r = paired_bootstrap(a, b, n=n, alpha=alpha, seed=_cell_rng(seed, cell)) if len(a) else _nan_result(np.nan, 0)
-            strata[lang], dropped[lang] = (a, b), int(n_sys[(inter, *cell)] + n_base.get(cell, 0) - 2 * len(a))
-            rows.append(dict(head, language=lang, n_dropped=dropped[lang], n_seeds_inter=seed_count(inter, [cell]),
-                             n_seeds_base=seed_count("none", [cell]), base=b.mean() if len(b) else np.nan,
-                             score=a.mean() if len(a) else np.nan, **r))
-        zero_shot = [l for l in strata if l != SOURCE_LANG]
-        avg_langs, label = zero_shot or list(strata), AVG_LABEL[bool(zero_shot)]
-        use, cells = {l: strata[l] for l in avg_langs if len(strata[l][0])}, [(model, target, pert, l) for l in avg_langs]
-        r = stratified_bootstrap(use, n=n, alpha=alpha, seed=_cell_rng(seed, (model, target, pert, label))) if use else _nan_result(np.nan, 0)
-        rows.append(dict(head, language=label, n_dropped=sum(dropped[l] for l in avg_langs), n_seeds_inter=seed_count(inter, cells),
-                         n_seeds_base=seed_count("none", cells), base=np.mean([b.mean() for a, b in use.values()]) if use else np.nan,
-                         score=np.mean([a.mean() for a, b in use.values()]) if use else np.nan, **r))
-    out = pd.DataFrame(rows, columns=[c for c in _OUT if c not in ("p_holm", "significant")])
-    out["p_holm"] = np.nan
-    for _, idx in (out.groupby(list(family), sort=False).groups.items() if len(out) else []):
-        out.loc[idx, "p_holm"] = correct(out.loc[idx, "p"].to_numpy(), "holm")
-    out["significant"] = out["p_holm"] < alpha
-    return out.astype({"n_examples": int, "n_dropped": int, "n_seeds_inter": int, "n_seeds_base": int})[_OUT]
+    rows, exclude = [], exclude or {}
+    for (model, target, pert, inter), cells in unit_deltas(df).items():
+        head = dict(model=model, target=target, perturbation=pert, inter=inter)
+        for lang, (dl, sc, bs, dropped) in cells.items():
+            r = hierarchical_bootstrap({lang: dl}, n=n, alpha=alpha, seed=_cell_rng(seed, (model, target, pert, lang)))
+            rows.append(dict(head, language=lang, family="secondary", n_dropped=dropped, base=bs, score=sc, **r))
+        zero_shot = [l for l in cells if l != SOURCE_LANG]
+        use = {l: cells[l] for l in (zero_shot or list(cells)) if cells[l][0].shape[2]}
+        if not use: continue
+        label = AVG_LABEL[bool(zero_shot)]
+        r = hierarchical_bootstrap({l: v[0] for l, v in use.items()}, n=n, alpha=alpha, seed=_cell_rng(seed, (model, target, pert, label)))
+        fam = "primary" if primary and pert == "clean" and label == AVG_LABEL[True] else "secondary"
+        rows.append(dict(head, language=label, family=fam, n_dropped=sum(v[3] for v in use.values()),
+                         base=np.mean([v[2] for v in use.values()]), score=np.mean([v[1] for v in use.values()]), **r))
+    out = pd.DataFrame(rows, columns=[c for c in _OUT if c not in ("p_adj", "significant", "verdict")])
+    reason = [exclude.get((m, t)) if f == "primary" else None for m, t, f in zip(out.model, out.target, out.family)]
+    out["p_adj"] = np.nan
+    for fam, (_, method) in FAMILIES.items():
+        idx = out.index[(out.family == fam) & ~pd.Series(reason, index=out.index, dtype=object).notna()]
+        out.loc[idx, "p_adj"] = correct(out.loc[idx, "p"].to_numpy(), method)
+    out["significant"] = out["p_adj"] < alpha
+    out["verdict"] = [verdict(d, pa, alpha, rs) if f == "primary" else "" for d, pa, rs, f in zip(out.delta, out.p_adj, reason, out.family)]
+    return out.astype({"n_examples": int, "n_dropped": int, "n_draws": int, "n_seeds": int})[_OUT]
 
 # %% ../nbs/10_stats.ipynb #53ddd887
 def paired_deltas(df:pd.DataFrame) -> pd.DataFrame:
