@@ -115,7 +115,7 @@ def transfer_heatmap(tt:pd.DataFrame,       # `transfer_table`
         for j in range(d.shape[1]):
             v = d.values[i, j]
             if not np.isfinite(v): continue
-            mark = " n/t" if nt.reindex_like(d).values[i, j] is True else "*" if s.reindex_like(d).values[i, j] is True else ""
+            mark = " n/t" if nt.reindex_like(d).values[i, j] == True else "*" if s.reindex_like(d).values[i, j] == True else ""
             ax.text(j, i, f"{v:+.1f}{mark}", ha="center", va="center", fontsize=9)
     fig.colorbar(im, ax=ax, label="Δ vs no intermediate (points)")
     ax.set_title(title or f"{model}: zero-shot gain ({language}, {perturbation})", fontsize=10)
