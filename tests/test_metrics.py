@@ -1,13 +1,16 @@
-"""Metrics against hand-worked cases and the reference implementations XTREME runs (seqeval, the official
-SQuAD v1.1/v2.0 and MLQA scripts, XTREME's BUCC code, scikit-learn's average precision)."""
-import random, re, string, sys, unicodedata
+"""Metrics against hand-worked cases and the reference implementations XTREME runs (seqeval 1.2.2, and
+seqeval 0.0.12 installed aside; the official SQuAD v1.1/v2.0 and MLQA scripts, XTREME's BUCC code, scikit-learn's
+average precision)."""
+import os, random, re, string, sys, unicodedata
+from pathlib import Path
 from collections import Counter
 import numpy as np
 import pytest
 from xstilts.core import XStiltsError
-from xstilts.metrics import (accuracy, seqeval_f1, token_accuracy, tagging_scores, tag_counts, f1_from_counts, squad, mlqa,
-                             normalize_squad, normalize_mlqa, bucc_threshold, bucc_f1, map_at_20, map_at_k, aggregate,
-                             METRICS, get_metric, per_example_columns)
+from xstilts.metrics import (accuracy, seqeval_f1, seqeval_0012_f1, seqeval_chunks, seqeval_entities, token_accuracy,
+                             tagging_scores, tag_counts, f1_from_counts, prf_from_counts, squad, mlqa, normalize_squad,
+                             normalize_mlqa, bucc_threshold, bucc_f1, map_at_20, map_at_k, aggregate, METRICS, ALT_METRICS,
+                             get_metric, per_example_columns)
 from xstilts.tasks import UPOS_LABELS, PANX_LABELS
 
 seqeval = pytest.importorskip("seqeval.metrics")
@@ -58,6 +61,105 @@ def test_seqeval_pos_hand_worked():
     # CCONJ and SCONJ share seqeval's type 'CONJ': confusing them costs nothing at a single word
     assert seqeval_f1([["CCONJ"]], [["SCONJ"]])[0] == 1.0
     assert token_accuracy([["CCONJ"]], [["SCONJ"]])[0] == 0.0
+
+# ---------------------------------------------------------------- seqeval 0.0.12 (UD-POS as XTREME published it)
+# `seqeval_0012` (conftest.py) is seqeval 0.0.12 itself, installed from the registry into a folder of its own.
+
+HAND_PICKED = [   # (gold, pred) sentences around INTJ, SCONJ, SYM, X and CCONJ/SCONJ neighbours
+    ([["INTJ", "INTJ", "SCONJ", "SCONJ", "CCONJ", "X", "X"], ["X", "SYM", "SYM", "INTJ"]],
+     [["INTJ", "ADV", "SCONJ", "CCONJ", "CCONJ", "X", "X"], ["X", "SYM", "NUM", "INTJ"]]),   # the notebook's hand-worked case
+    ([["INTJ", "INTJ", "INTJ"], ["INTJ"]], [["INTJ", "INTJ", "NOUN"], ["INTJ"]]),
+    ([["SCONJ", "SCONJ"], ["SYM", "SYM", "SYM"]], [["SCONJ", "CCONJ"], ["SYM", "PUNCT", "SYM"]]),
+    ([["CCONJ", "SCONJ", "CCONJ"], ["SCONJ", "CCONJ"]], [["SCONJ", "CCONJ", "SCONJ"], ["SCONJ", "SCONJ"]]),
+    ([["NOUN", "X", "X"], ["X", "NOUN"], ["X"]], [["NOUN", "X", "PROPN"], ["X", "X"], ["PROPN"]]),
+    ([["INTJ"], ["INTJ", "X"], [], ["SYM"]], [["INTJ"], ["INTJ", "INTJ"], [], ["X"]]),
+    ([["X", "INTJ", "SCONJ", "SYM", "CCONJ", "X"]], [["INTJ", "X", "SYM", "SCONJ", "X", "CCONJ"]]),
+    ([["CCONJ", "CCONJ"], ["SCONJ"], ["SCONJ", "SCONJ", "X"]], [["CCONJ", "SCONJ"], ["CCONJ"], ["SYM", "SCONJ", "X"]]),
+]
+
+def _resamples(rng, n, k=5): return [[rng.randrange(n) for _ in range(n)] for _ in range(k)] if n else []
+
+def _check_against_0012(cases, refs):
+    "Our 0.0.12 flavour against seqeval 0.0.12's F1, precision, recall, and F1 of each resample from summed counts."
+    for (gold, pred, resamples), ref in zip(cases, refs):
+        v, per = seqeval_0012_f1(gold, pred)
+        p, r, f = prf_from_counts(per)
+        assert f == v
+        assert (f, p, r) == pytest.approx((ref["f1"], ref["precision"], ref["recall"]), abs=1e-12), (gold, pred)
+        assert [f1_from_counts(per[ix]) for ix in resamples] == pytest.approx(ref["resamples"], abs=1e-12), (gold, pred)
+
+def _cases(pairs, rng):
+    cases = [(g, p, _resamples(rng, len(g))) for g, p in pairs]
+    return cases, [{"gold": g, "pred": p, "resamples": ix} for g, p, ix in cases]
+
+def test_seqeval_0012_flavour_equals_seqeval_0012_on_random_upos(seqeval_0012):
+    rng = random.Random(7)
+    pairs = [_random_tags(rng, list(UPOS_LABELS), 60, 12, rng.choice([0.05, 0.3, 0.8])) for _ in range(12)]
+    cases, ref_in = _cases(pairs, rng)
+    _check_against_0012(cases, seqeval_0012(ref_in))
+
+def test_seqeval_0012_flavour_equals_seqeval_0012_hand_picked(seqeval_0012):
+    cases, ref_in = _cases(HAND_PICKED, random.Random(8))
+    refs = seqeval_0012(ref_in)
+    _check_against_0012(cases, refs)
+    assert refs[0]["f1"] == 5 / 9 and seqeval_f1(*HAND_PICKED[0])[0] == 0.5   # the notebook's hand-worked counts; 1.2.2 differs
+    assert sum(seqeval_0012_f1(g, p)[0] != seqeval_f1(g, p)[0] for g, p in HAND_PICKED) >= 4, "the cases tell the versions apart"
+
+def test_seqeval_chunks_are_seqeval_0012_get_entities(seqeval_0012):
+    "Chunk for chunk, on flat sequences of UPOS, IOB2/IOBES and odd tags (B-, E-, S-, '.', tags beginning with O, ending in -O)."
+    rng = random.Random(9)
+    odd = [*UPOS_LABELS, *PANX_LABELS, "E-LOC", "S-PER", ".", "OTHER", "X-O", "I-.", "B-", "a-b-c"]
+    seqs = [[rng.choice(rng.choice([list(UPOS_LABELS), odd])) for _ in range(rng.randrange(25))] for _ in range(400)]
+    refs = seqeval_0012([{"seq": s} for s in seqs])
+    assert [seqeval_chunks(s) for s in seqs] == [[tuple(c) for c in r] for r in refs]
+
+def test_seqeval_flavours_agree_on_iob2(seqeval_0012):
+    "PAN-X: on IOB2 tags, valid or not (I- after O, I- of another type), both flavours give the same counts and seqeval 0.0.12's F1."
+    rng = random.Random(10)
+    pairs = [_random_tags(rng, list(PANX_LABELS), 40, 10, rng.choice([0.1, 0.5])) for _ in range(8)]
+    for g, p in pairs:
+        assert seqeval_entities(g, "0.0.12") == seqeval_entities(g, "1.2.2")
+        a, b = tag_counts(g, p, "0.0.12"), tag_counts(g, p)
+        assert all((a[f] == b[f]).all() for f in ("tp", "n_pred", "n_gold"))
+    cases, ref_in = _cases(pairs, rng)
+    _check_against_0012(cases, seqeval_0012(ref_in))
+
+def test_seqeval_0012_warns_where_resamples_are_not_exact():
+    with pytest.warns(UserWarning, match="not that of a resample"):
+        tag_counts([["NOUN", "OTHER"]], [["NOUN", "NOUN"]], "0.0.12")
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tag_counts([list(UPOS_LABELS)], [list(PANX_LABELS) * 2 + ["O"] * 3], "0.0.12")   # UPOS and IOB2: no warning
+    with pytest.raises(XStiltsError, match="Did you mean '0.0.12'"):
+        seqeval_chunks(["NOUN"], "0.12")
+
+UDPOS_DATA = Path(os.environ.get("XSTILTS_DATA", "/nonexistent"))/"udpos"
+CONFUSED = {"CCONJ": "SCONJ", "SCONJ": "CCONJ", "NOUN": "PROPN", "PROPN": "NOUN", "ADJ": "NOUN", "AUX": "VERB", "VERB": "AUX",
+            "DET": "PRON", "PRON": "DET", "ADP": "ADV", "ADV": "ADP", "PART": "ADV", "X": "PROPN", "SYM": "PUNCT",
+            "PUNCT": "SYM", "INTJ": "NOUN", "NUM": "NOUN"}   # a tagger's likely confusions
+
+def test_real_ud_data_both_flavours_equal_both_seqeval_versions(seqeval_0012):
+    """Every UD file in XSTILTS_DATA (dev: the test splits are not there), gold against a prediction that confuses 20% of
+    the words with a neighbouring tag: each flavour equals its seqeval version, and the two differ."""
+    files = sorted(UDPOS_DATA.glob("UD_*/*-ud-dev.conllu"))
+    if not files: pytest.skip(f"no UD data: {UDPOS_DATA} has no UD_*/*-ud-dev.conllu (set XSTILTS_DATA to ../shared/data)")
+    from xstilts.data import load_examples
+    import warnings
+    rng, cases, diffs = random.Random(11), [], {}
+    for f in files:
+        lang = f.name.split("_")[0]
+        gold = [list(e["tags"]) for e in load_examples("udpos", "dev", lang, source="local", data_dir=UDPOS_DATA.parent)]
+        pred = [[CONFUSED.get(t, t) if rng.random() < 0.2 else t for t in s] for s in gold]
+        cases.append((gold, pred, _resamples(rng, len(gold), 3)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ref = [fn(gold, pred) for fn in (seqeval.f1_score, seqeval.precision_score, seqeval.recall_score)]
+        s = tagging_scores(gold, pred)
+        assert [s["f1"], s["precision"], s["recall"]] == pytest.approx(ref, abs=1e-12), lang
+        diffs[lang] = seqeval_0012_f1(gold, pred)[0] - s["f1"]
+    _check_against_0012(cases, seqeval_0012([{"gold": g, "pred": p, "resamples": ix} for g, p, ix in cases]))
+    assert len(diffs) >= 2 and max(abs(d) for d in diffs.values()) > 0.002, diffs   # the flavours differ on real data
 
 def test_tagging_errors():
     with pytest.raises(XStiltsError, match="sentence 0 has 2 gold tags but 1"):
@@ -356,10 +458,11 @@ def test_map_at_k_hand_worked():
 # ---------------------------------------------------------------- the table
 
 def test_metrics_table_and_columns():
-    for name in ("accuracy", "f1-seqeval", "squad", "mlqa", "bucc-f1", "map@20"):
+    for name in ("accuracy", "f1-seqeval", "f1-seqeval-0.0.12", "squad", "mlqa", "bucc-f1", "map@20"):
         assert get_metric(name) is METRICS[name]
     with pytest.raises(XStiltsError, match="f1-seqeval"):
         get_metric("f1_seqeval")
+    assert ALT_METRICS == {"f1-seqeval": "f1-seqeval-0.0.12", "f1-seqeval-0.0.12": "f1-seqeval"}
     _, per = squad([["cat"]], ["cat"])
     cols = per_example_columns(per)
     assert cols["score"].tolist() == [1.0] and cols["score_em"].tolist() == [1.0]

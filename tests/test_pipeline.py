@@ -129,6 +129,19 @@ def test_a_record_from_before_data_fingerprints_is_current_when_this_generator_m
     f.write_text(yaml.safe_dump({**rec, "world": {**legacy, "generator": "0123456789abcdef"}}))
     assert stale_runs(p)[0][1][0] == "world.generator: '0123456789abcdef' -> absent"
 
+def test_a_udpos_record_from_before_seqeval_0012_is_stale_and_panx_stays_current(xs_env):
+    """UD-POS moved from seqeval 1.2.2's chunks to 0.0.12's (its scores and its checkpoint selection): a UD-POS run recorded
+    before, whose params name no metric, is stale and named so; a PAN-X run recorded then keeps its params, and is current."""
+    import yaml
+    from xstilts.grid import stale_runs
+    from xstilts.pipeline import run_params
+    p = params(models=["random-xs"], intermediates=["none"], targets=["udpos", "panx"])
+    for t in ("udpos", "panx"):   # finished records as this code wrote them before, without `metric`
+        rid = RunId("random-xs", "none", t, 1); d = run_dir("t", rid); d.mkdir(parents=True)
+        new = run_params(p, rid); assert ("metric" in new) == (t == "udpos")
+        (d/"params.yaml").write_text(yaml.safe_dump({k: v for k, v in new.items() if k != "metric"})); (d/"DONE").write_text("x\n")
+    assert [(str(r), ds) for r, ds in stale_runs(p)] == [(str(RunId("random-xs", "none", "udpos", 1)), ["metric: absent -> 'f1-seqeval-0.0.12'"])]
+
 def test_a_study_with_stale_finished_runs_is_refused_before_any_work(xs_env, tmp_path, capsys):
     "The grid would skip a finished run as done and the summary present its results as the study's: changed params refuse, naming what changed."
     import yaml
@@ -238,7 +251,7 @@ def test_perturbation_on_a_subset_is_compared_with_the_same_examples_clean(xs_en
     assert run_one(p, rid, raise_errors=True) == "done"
     d = run_dir("t", rid)
     preds = pd.read_parquet(d/"predictions.parquet")
-    from xstilts.metrics import seqeval_f1
+    from xstilts.metrics import get_metric
     for s in json.loads((d/"metrics.json").read_text())["scores"]:
         if s["perturbation"] == "clean": assert s["n"] == 40; continue
         assert 0 < s["n"] <= 15, s   # the first 15 examples of 40, less any that cannot be perturbed
@@ -247,7 +260,9 @@ def test_perturbation_on_a_subset_is_compared_with_the_same_examples_clean(xs_en
         clean = x[(x.perturbation == "clean") & x.example_id.isin(ids)]
         assert len(clean) == s["n"] and set(clean.example_id) <= set(x[x.perturbation == "clean"].example_id.iloc[:15])
         gold, pred = ([json.loads(v) for v in clean[c]] for c in ("gold", "prediction"))
-        assert s["clean_value"] == pytest.approx(seqeval_f1(gold, pred)[0])
+        assert s["metric"] == "f1-seqeval-0.0.12" and s["alt_metric"] == "f1-seqeval"   # UD-POS: 0.0.12's chunks, 1.2.2's beside
+        for m, key in ((s["metric"], "clean_value"), (s["alt_metric"], "alt_clean_value")):
+            assert s[key] == pytest.approx(get_metric(m)(gold, pred)[0])
 
 def test_a_run_gives_the_same_numbers_whatever_the_runners_threads(xs_env, monkeypatch):
     """A runner with 2 CPU threads (`--workers 1` on 2 cores) and one with 1 (a pool worker) pretrain the same tiny

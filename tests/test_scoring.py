@@ -1,9 +1,10 @@
 """End to end: every target's recorded scores equal an independent rescoring of its predictions.
 
-The rescoring below does not import xstilts.metrics: accuracy by string equality, seqeval's own `f1_score`, the
-official SQuAD v1.1 and MLQA evaluation scripts' normalisation re-implemented here, and BUCC's pair F1. It reads
+The rescoring below does not import xstilts.metrics: accuracy by string equality, seqeval's own `f1_score` (1.2.2,
+and for UD-POS 0.0.12, installed aside: see conftest.py), the official SQuAD v1.1 and MLQA evaluation scripts' normalisation re-implemented here, and BUCC's pair F1. It reads
 only `predictions.parquet` (gold and prediction as written) and checks every score in `metrics.json`: clean,
-perturbed, and the clean score of the perturbed examples (`clean_value`). It does so on the embedded world's every
+perturbed, the clean score of the perturbed examples (`clean_value`), and for tagging the other seqeval flavour's
+values beside them (`alt_value`, `alt_clean_value`). It does so on the embedded world's every
 target, and on the real data in XSTILTS_DATA (real languages in their original files) for every target it holds."""
 import collections, json, os, re, string, sys, unicodedata
 import pandas as pd, pytest
@@ -57,12 +58,14 @@ def _qa(golds, preds, norm):
     f1 = [max(_f1(p, g, norm) for g in gs) for gs, p in zip(golds, preds)]
     return sum(f1) / len(f1)
 
-def rescore(metric, lang, gold, pred):
-    "The metric of one language from the recorded gold and prediction strings."
+def rescore(metric, lang, gold, pred, seqeval_0012=None):
+    "The metric of one language from the recorded gold and prediction strings (`seqeval_0012`: conftest's seqeval 0.0.12)."
     if metric == "accuracy": return sum(g == p for g, p in zip(gold, pred)) / len(gold)
     if metric == "f1-seqeval":
         from seqeval.metrics import f1_score
         return f1_score([json.loads(g) for g in gold], [json.loads(p) for p in pred])
+    if metric == "f1-seqeval-0.0.12":
+        return seqeval_0012([{"gold": [json.loads(g) for g in gold], "pred": [json.loads(p) for p in pred]}])[0]["f1"]
     if metric == "squad": return _qa([json.loads(g) for g in gold], pred, _squad_norm)
     if metric == "mlqa": return _qa([json.loads(g) for g in gold], pred, lambda s: _mlqa_norm(s, lang))
     if metric == "bucc-f1":   # pairs: a prediction is right when it is one of the sentence's gold translations
@@ -112,8 +115,8 @@ def real_runs(tmp_path_factory):
     if not DATA or not os.path.isdir(DATA): pytest.skip("XSTILTS_DATA not set: the real-data scoring check needs ../shared/data")
     yield from _run_all(tmp_path_factory, REAL, REAL_TARGETS)
 
-def check_rescoring(scores, preds, target, min_languages, max_perturbed, mlqa_metrics):
-    "Every recorded score (clean, perturbed, and the clean score of the perturbed examples) equals the independent rescoring."
+def check_rescoring(scores, preds, target, min_languages, max_perturbed, mlqa_metrics, seqeval_0012=None):
+    "Every recorded score (clean, perturbed, the clean score of the perturbed examples, the other flavour's) equals the independent rescoring."
     assert len(scores) >= 2 * min_languages, "every zero-shot language, clean and perturbed"
     metrics = {s["metric"] for s in scores}
     assert metrics == mlqa_metrics if target == "mlqa" else len(metrics) == 1
@@ -121,27 +124,37 @@ def check_rescoring(scores, preds, target, min_languages, max_perturbed, mlqa_me
     for s in scores:
         x = preds[(preds.language == s["language"]) & (preds.perturbation == s["perturbation"])]
         assert len(x) == s["n"], s
-        want = rescore(s["metric"], s["language"], x.gold.tolist(), x.prediction.tolist())
+        want = rescore(s["metric"], s["language"], x.gold.tolist(), x.prediction.tolist(), seqeval_0012)
         assert s["value"] == pytest.approx(want, abs=1e-6), (target, s)
         nonzero += want > 0
         if "clean_value" in s:   # the clean score of exactly the perturbed examples
             assert s["n"] <= max_perturbed
             c = preds[(preds.language == s["language"]) & (preds.perturbation == "clean") & preds.example_id.isin(x.example_id)]
             assert len(c) == len(x)
-            assert s["clean_value"] == pytest.approx(rescore(s["metric"], s["language"], c.gold.tolist(), c.prediction.tolist()), abs=1e-6), (target, s)
+            assert s["clean_value"] == pytest.approx(rescore(s["metric"], s["language"], c.gold.tolist(), c.prediction.tolist(), seqeval_0012), abs=1e-6), (target, s)
+        if "alt_metric" in s:   # the other seqeval flavour of the same predictions
+            assert s["alt_value"] == pytest.approx(rescore(s["alt_metric"], s["language"], x.gold.tolist(), x.prediction.tolist(), seqeval_0012), abs=1e-6), (target, s)
+            if "clean_value" in s:
+                assert s["alt_clean_value"] == pytest.approx(rescore(s["alt_metric"], s["language"], c.gold.tolist(), c.prediction.tolist(), seqeval_0012), abs=1e-6), (target, s)
     assert nonzero or target == "bucc", f"{target}: every score is 0, the comparison checks nothing"
+    assert (target in ("udpos", "panx")) == all("alt_metric" in s for s in scores) == any("alt_metric" in s for s in scores), target
+
+def _seqeval_0012(request, target):
+    "seqeval 0.0.12 for a tagging target (UD-POS is scored with it, PAN-X records it beside its score), else None."
+    return request.getfixturevalue("seqeval_0012") if target in ("udpos", "panx") else None
 
 @pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.filterwarnings("ignore:.* seems not to be NE tag")   # XTREME scores UD-POS with seqeval on bare tags: seqeval warns per tag
-def test_recorded_scores_equal_an_independent_rescoring(runs, target):
+def test_recorded_scores_equal_an_independent_rescoring(runs, target, request):
     check_rescoring(*runs[target], target, min_languages=8, max_perturbed=25,
-                    mlqa_metrics={"mlqa", "squad"})   # MLQA's rules for its own languages (en), SQuAD's elsewhere
+                    mlqa_metrics={"mlqa", "squad"}, seqeval_0012=_seqeval_0012(request, target))   # MLQA's rules for its own languages (en), SQuAD's elsewhere
 
 @pytest.mark.parametrize("target", REAL_TARGETS)
 @pytest.mark.filterwarnings("ignore:.* seems not to be NE tag")
-def test_real_data_scores_equal_an_independent_rescoring(real_runs, target):
+def test_real_data_scores_equal_an_independent_rescoring(real_runs, target, request):
     scores, preds = real_runs[target]
-    check_rescoring(scores, preds, target, min_languages=7, max_perturbed=20, mlqa_metrics={"mlqa"})   # every MLQA language has its own rules
+    check_rescoring(scores, preds, target, min_languages=7, max_perturbed=20, mlqa_metrics={"mlqa"},   # every MLQA language has its own rules
+                    seqeval_0012=_seqeval_0012(request, target))
     if target == "mlqa": assert {s["language"] for s in scores} == {"ar", "de", "en", "es", "hi", "vi", "zh"}
 
 @pytest.mark.parametrize("target", ["tatoeba", "bucc"])

@@ -10,10 +10,11 @@ import numpy as np
 from .core import XStiltsError, did_you_mean
 
 # %% auto #0
-__all__ = ['COUNT_FIELDS', 'TAG_COUNTS', 'PAIR_COUNTS', 'SQUAD_VERSIONS', 'QA_SCORES', 'MLQA_PUNCT', 'MLQA_ARTICLES',
-           'MLQA_MIXED_SEGMENTATION', 'METRICS', 'accuracy', 'prf_from_counts', 'f1_from_counts', 'tag_counts',
-           'seqeval_f1', 'token_accuracy', 'tagging_scores', 'normalize_squad', 'squad', 'normalize_mlqa', 'mlqa',
-           'bucc_threshold', 'bucc_f1', 'average_precision_at_k', 'map_at_k', 'map_at_20', 'get_metric', 'aggregate',
+__all__ = ['COUNT_FIELDS', 'TAG_COUNTS', 'PAIR_COUNTS', 'SEQEVAL_SPLITS', 'SQUAD_VERSIONS', 'QA_SCORES', 'MLQA_PUNCT',
+           'MLQA_ARTICLES', 'MLQA_MIXED_SEGMENTATION', 'METRICS', 'ALT_METRICS', 'accuracy', 'prf_from_counts',
+           'f1_from_counts', 'seqeval_chunks', 'seqeval_entities', 'tag_counts', 'seqeval_f1', 'seqeval_0012_f1',
+           'token_accuracy', 'tagging_scores', 'normalize_squad', 'squad', 'normalize_mlqa', 'mlqa', 'bucc_threshold',
+           'bucc_f1', 'average_precision_at_k', 'map_at_k', 'map_at_20', 'get_metric', 'aggregate',
            'per_example_columns']
 
 # %% ../nbs/07_metrics.ipynb #3072d5b9
@@ -43,6 +44,30 @@ def f1_from_counts(per) -> float:
     "Corpus-level F1 of per-example counts (any resample of them)."
     return prf_from_counts(per)[2]
 
+# %% ../nbs/07_metrics.ipynb #59600664
+SEQEVAL_SPLITS = {  # seqeval version -> how its get_entities splits a tag into (chunk tag, type)
+    "1.2.2":  lambda t: (t[0], t[1:].split("-", 1)[-1] or "_"),  # NOUN -> (N, OUN); X and O -> type '_'
+    "0.0.12": lambda t: (t[0], t.split("-")[-1]),                # NOUN -> (N, NOUN); X -> (X, X); O -> (O, O)
+}
+_ENDS_AFTER, _STARTS_AT = {"E", "S"}, {"B", "S"}   # a chunk always ends after these chunk tags, starts at those
+_ENDS_BETWEEN = {("B", "B"), ("B", "S"), ("B", "O"), ("I", "B"), ("I", "S"), ("I", "O")}   # (previous, this) tags
+_STARTS_BETWEEN = {("E", "E"), ("E", "I"), ("S", "E"), ("S", "I"), ("O", "E"), ("O", "I")}
+_UNTYPED = ("O", ".")   # chunk tags at which a change of type neither ends nor starts a chunk
+
+def seqeval_chunks(seq:list[str],          # one flat tag sequence
+                   version:str="0.0.12"):  # whose split of a tag: '0.0.12' or '1.2.2'
+    "seqeval's `get_entities(seq)`, written out: `[(type, first, last), …]`."
+    if version not in SEQEVAL_SPLITS:
+        raise XStiltsError(f"seqeval version '{version}' is not known." + did_you_mean(version, SEQEVAL_SPLITS))
+    split, out, prev, ptype, begin = SEQEVAL_SPLITS[version], [], "O", "", 0
+    for i, t in enumerate([*seq, "O"]):
+        tag, typ = split(t)
+        if prev in _ENDS_AFTER or (prev, tag) in _ENDS_BETWEEN or (prev not in _UNTYPED and ptype != typ):
+            out.append((ptype, begin, i - 1))
+        if tag in _STARTS_AT or (prev, tag) in _STARTS_BETWEEN or (tag not in _UNTYPED and ptype != typ): begin = i
+        prev, ptype = tag, typ
+    return out
+
 # %% ../nbs/07_metrics.ipynb #2053db01
 def _seqeval_entities(seqs:list[list[str]]) -> set:
     from seqeval.metrics.sequence_labeling import get_entities
@@ -50,14 +75,28 @@ def _seqeval_entities(seqs:list[list[str]]) -> set:
         warnings.simplefilter("ignore")  # seqeval warns once per tag that is not B-/I-: every UPOS tag
         return set(get_entities([list(s) for s in seqs] + [[]]))  # the empty tail keeps seqeval in nested-list mode
 
+def seqeval_entities(seqs:list[list[str]],      # tag sequences, one per sentence
+                     version:str="1.2.2") -> set: # '1.2.2' (the installed seqeval's own) or '0.0.12' (`seqeval_chunks`)
+    "The chunks seqeval `version`'s `f1_score` counts: those of the sentences joined with an 'O' between them."
+    if version == "1.2.2": return _seqeval_entities(seqs)
+    return set(seqeval_chunks([t for s in seqs for t in [*s, "O"]], version))
+
+def _sentence_local(tag:str) -> bool:
+    "Whether seqeval 0.0.12's chunks stay inside every sentence that holds `tag` (see above)."
+    return tag == "O" or (tag[0] not in _UNTYPED and tag.split("-")[-1] != "O")
+
 def tag_counts(gold:list[list[str]],  # gold tag sequences, one per sentence
-               pred:list[list[str]]): # predicted tag sequences, same lengths
+               pred:list[list[str]],  # predicted tag sequences, same lengths
+               version:str="1.2.2"):  # the seqeval whose chunks are counted: '1.2.2' or '0.0.12'
     "Per-sentence counts (`tp`, `n_pred`, `n_gold` of seqeval chunks; `correct`, `tokens`) as a structured array."
     if len(gold) != len(pred): raise XStiltsError(f"tagging: {len(gold)} gold sentences but {len(pred)} predicted")
     bad = next((i for i, (g, p) in enumerate(zip(gold, pred)) if len(g) != len(p)), None)
     if bad is not None: raise XStiltsError(f"tagging: sentence {bad} has {len(gold[bad])} gold tags but {len(pred[bad])} predicted")
+    if version == "0.0.12" and not all(map(_sentence_local, {t for s in (*gold, *pred) for t in s})):
+        warnings.warn("seqeval 0.0.12: chunks of tags that begin with 'O' or '.' or end in '-O' can reach past a "
+                      "sentence; the counts give the F1 of the whole set exactly, not that of a resample")
     sent_of = np.repeat(np.arange(len(gold)), [len(g) + 1 for g in gold])  # flat position -> sentence ('O' separators included)
-    eg, ep = _seqeval_entities(gold), _seqeval_entities(pred)
+    eg, ep = seqeval_entities(gold, version), seqeval_entities(pred, version)
     per = np.zeros(len(gold), TAG_COUNTS)
     for field, ents in (("n_gold", eg), ("n_pred", ep), ("tp", eg & ep)):
         np.add.at(per[field], sent_of[[e for _, _, e in ents]].astype(int), 1)
@@ -65,19 +104,23 @@ def tag_counts(gold:list[list[str]],  # gold tag sequences, one per sentence
     per["tokens"] = [len(g) for g in gold]
     return per
 
-def seqeval_f1(gold, pred, lang=None):
-    "seqeval F1 as XTREME reports it for UD-POS and PAN-X: `(value, per-sentence counts)`."
-    per = tag_counts(gold, pred)
+def seqeval_f1(gold, pred, lang=None, version:str="1.2.2"):
+    "seqeval F1 as XTREME reports it (PAN-X; `version='0.0.12'`: UD-POS): `(value, per-sentence counts)`."
+    per = tag_counts(gold, pred, version)
     return f1_from_counts(per), per
+
+def seqeval_0012_f1(gold, pred, lang=None):
+    "seqeval 0.0.12's F1, with which XTREME's UD-POS numbers were published: `(value, per-sentence counts)`."
+    return seqeval_f1(gold, pred, version="0.0.12")
 
 def token_accuracy(gold, pred, lang=None):
     "Share of correctly tagged tokens (CCG; reported beside seqeval F1): `(value, per-sentence counts)`."
     per = tag_counts(gold, pred)
     return (float(per["correct"].sum() / per["tokens"].sum()) if per["tokens"].sum() else float("nan")), per
 
-def tagging_scores(gold, pred) -> dict:
+def tagging_scores(gold, pred, version:str="1.2.2") -> dict:
     "Everything reported for a tagging task: seqeval precision, recall, F1 and token accuracy."
-    per = tag_counts(gold, pred); p, r, f = prf_from_counts(per)
+    per = tag_counts(gold, pred, version); p, r, f = prf_from_counts(per)
     return {"f1": f, "precision": p, "recall": r, "token_accuracy": float(per["correct"].sum() / max(1, per["tokens"].sum()))}
 
 # %% ../nbs/07_metrics.ipynb #7e0ade3f
@@ -229,11 +272,16 @@ def map_at_20(gold, pred, lang=None):
 # %% ../nbs/07_metrics.ipynb #b5109e44
 METRICS = {  # metric name (as in the task registry) -> function
     "accuracy": accuracy,
-    "f1-seqeval": seqeval_f1,
+    "f1-seqeval": seqeval_f1,               # seqeval 1.2.2's chunks (PAN-X)
+    "f1-seqeval-0.0.12": seqeval_0012_f1,   # seqeval 0.0.12's chunks (UD-POS, as XTREME published it)
     "squad": squad,
     "mlqa": mlqa,
     "bucc-f1": bucc_f1,
     "map@20": map_at_20,
+}
+ALT_METRICS = {  # metric name -> the other flavour a run records beside it (`alt_metric`, `alt_value`)
+    "f1-seqeval": "f1-seqeval-0.0.12",
+    "f1-seqeval-0.0.12": "f1-seqeval",
 }
 
 def get_metric(name:str):

@@ -15,15 +15,17 @@ from .features import encode_classification, encode_tagging, encode_span, encode
 from .train import train_loop, train_multitask, use_bf16, device, dist_state
 from .evaluate import (predict_classification, dev_accuracy, predict_tagging, dev_tagging, predict_span, dev_span,
                               predict_multiple_choice, dev_multiple_choice, dev_mlm, dev_dual, embed, nearest, mine_candidates, normalize, class_logits)
-from .metrics import get_metric, METRICS, MLQA_ARTICLES, bucc_threshold, bucc_f1, per_example_columns, COUNT_FIELDS, tag_counts
+from .metrics import (get_metric, METRICS, ALT_METRICS, MLQA_ARTICLES, bucc_threshold, bucc_f1, per_example_columns,
+                             COUNT_FIELDS, tag_counts)
 from .results import run_dir, run_status, run_lock, write_record, write_failure, environment, check_not_overwriting
 
 # %% auto #0
-__all__ = ['FORMATS', 'TRAINED_FORMATS', 'train_specs', 'dev_spec', 'eval_split', 'english_data', 'dual_trained', 'sentence_at',
-           'query_text', 'dual_pairs', 'mlm_languages', 'mlm_data', 'FormatOps', 'task_labels', 'fit', 'fit_multitask',
-           'phase1_key', 'phase1_dir', 'phase1', 'from_main', 'data_key', 'tokenizer_key', 'forget_caches',
-           'evaluate_target', 'study_perturbations', 'study_dictionaries', 'pair_similarity', 'gold_similarity',
-           'evaluate_retrieval', 'evaluate_ranked', 'run_params', 'run_one', 'study_texts']
+__all__ = ['FORMATS', 'TRAINED_FORMATS', 'RECORDED_METRICS', 'train_specs', 'dev_spec', 'eval_split', 'english_data',
+           'dual_trained', 'sentence_at', 'query_text', 'dual_pairs', 'mlm_languages', 'mlm_data', 'FormatOps',
+           'task_labels', 'fit', 'fit_multitask', 'phase1_key', 'phase1_dir', 'phase1', 'from_main', 'data_key',
+           'tokenizer_key', 'forget_caches', 'evaluate_target', 'study_perturbations', 'study_dictionaries',
+           'pair_similarity', 'gold_similarity', 'evaluate_retrieval', 'evaluate_ranked', 'run_params', 'run_one',
+           'study_texts']
 
 # %% ../nbs/11_pipeline.ipynb #b4ca3704
 def _load(p:StudyParams, spec:str, lang:str="en") -> list:
@@ -301,6 +303,13 @@ def _metric(task, lang:str, p:StudyParams):
     fn = get_metric(name)
     return name, (lambda g, pr: fn(g, pr, lang=lang))
 
+def _alt_scores(name:str,   # the metric a score was computed with
+                sets:dict): # record key -> (gold, pred) it was computed on, e.g. {'value': (gold, pred)}
+    "The other seqeval flavour's values beside a tagging score (`alt_metric`, `alt_<key>`); {} for other metrics."
+    if name not in ALT_METRICS: return {}
+    alt = ALT_METRICS[name]; fn = get_metric(alt)
+    return {"alt_metric": alt, **{f"alt_{k}": fn(g, pr)[0] if len(g) else float("nan") for k, (g, pr) in sets.items()}}
+
 def _score_columns(per) -> dict:
     cols = per_example_columns(per)
     if per.dtype.names and set(COUNT_FIELDS) <= set(per.dtype.names):
@@ -375,7 +384,8 @@ def evaluate_target(p:StudyParams, rid:RunId, model, tok, labels:tuple=()) -> tu
         value, per, gold, pred = run(ex)
         script = _encoded({"data": data, "target": rid.target, "split": split, "lang": lang, "script": True},
                           lambda: dominant_script(t for e in ex[:200] for t in _texts(e) if t))
-        scores.append({"language": lang, "perturbation": "clean", "metric": mname, "value": value, "n": len(ex), "split": split, "script": script})
+        scores.append({"language": lang, "perturbation": "clean", "metric": mname, "value": value,
+                       **_alt_scores(mname, {"value": (gold, pred)}), "n": len(ex), "split": split, "script": script})
         frames.append(_frame(rid, lang, [e["id"] for e in ex], gold, pred, per))
         at = {e["id"]: k for k, e in enumerate(ex)}
         for spec, strength, lab in study_perturbations(p, rid.target):
@@ -392,8 +402,11 @@ def evaluate_target(p:StudyParams, rid:RunId, model, tok, labels:tuple=()) -> tu
             else: pex = _perturbed(p, rid.target, split, lang, spec, strength, sub, dic)
             v, per_, g_, pr_ = run(pex, None if spec.name == "codeswitch-adv" else {"spec": spec.model_dump(mode="json"), "strength": strength}) if pex else (float("nan"), np.zeros(0), [], [])
             same = [at[e["id"]] for e in pex]   # the clean score of the same examples: drops compare like with like
-            cv = metric([gold[k] for k in same], [pred[k] for k in same])[0] if pex else float("nan")
-            scores.append({**head, "value": v, "clean_value": cv, "n": len(pex), "n_dropped": len(sub) - len(pex), **extra})
+            cg, cp = [gold[k] for k in same], [pred[k] for k in same]
+            cv = metric(cg, cp)[0] if pex else float("nan")
+            alt = _alt_scores(mname, {"value": (g_, pr_), "clean_value": (cg, cp)})
+            scores.append({**head, "value": v, "clean_value": cv, **alt, "n": len(pex),
+                           "n_dropped": len(sub) - len(pex), **extra})
             if pex: frames.append(_frame(rid, lang, [e["id"] for e in pex], g_, pr_, per_, lab))
     return scores, pd.concat(frames, ignore_index=True)
 
@@ -589,6 +602,8 @@ def evaluate_ranked(p:StudyParams, rid:RunId, model, tok) -> tuple[list[dict], p
             frames.append(_frame(rid, lang, [q["id"] for q in pq], gold, pr, per_, lab))
     return scores, pd.concat(frames, ignore_index=True)
 
+RECORDED_METRICS = ("f1-seqeval-0.0.12",)   # metrics a run's params name: UD-POS's, newer than its first records
+
 def run_params(p:StudyParams, rid:RunId) -> dict:
     "The exact settings that determine one run (what its record stores and re-runs compare against)."
     spec = parse_model(rid.model)
@@ -600,6 +615,7 @@ def run_params(p:StudyParams, rid:RunId) -> dict:
     if rid.inter != "none": d["intermediate_train"] = p.intermediate_train.record()
     if spec.kind in ("tiny", "random"): d["pretrain"] = pretrain_params(spec, p).record(); d["architecture"] = TINY_SIZES[spec.ref]
     if p.trim_vocab: d["trim_vocab"] = True   # only when on, so older records keep their params
+    if (metric := get_task(rid.target).metric) in RECORDED_METRICS: d["metric"] = metric   # its older runs: stale
     pert = study_perturbations(p, rid.target)
     if p.source == "embedded":  # what the world gave this run: a changed generator makes stale only the runs whose data it changed
         from xstilts.world import WORLD_TASKS

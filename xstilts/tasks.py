@@ -15,7 +15,7 @@ __all__ = ['FORMATS', 'METRICS', 'BENCHMARKS', 'XTREME_LANGS', 'XTREME_R_LANGS',
 
 # %% ../nbs/01_tasks.ipynb #e5744b8a
 FORMATS = ("classification", "pair-classification", "tagging", "span", "multiple-choice", "retrieval", "mlm")
-METRICS = ("accuracy", "f1-seqeval", "squad", "mlqa", "bucc-f1", "map@20")
+METRICS = ("accuracy", "f1-seqeval", "f1-seqeval-0.0.12", "squad", "mlqa", "bucc-f1", "map@20")
 BENCHMARKS = ("xtreme", "xtreme-r", "english")
 
 @dataclass(frozen=True, kw_only=True)
@@ -158,7 +158,7 @@ _ROWS = [
          languages=XTREME_LANGS["pawsx"], train_source="paws", benchmark="xtreme",
          hub="google-research-datasets/paws-x", hub_config="{lang}", description="PAWS-X: PAWS paraphrase pairs translated into 6 languages",
          reference="Yang et al. 2019"),
-    Task(name="udpos", target=True, format="tagging", metric="f1-seqeval", labels=UPOS_LABELS,
+    Task(name="udpos", target=True, format="tagging", metric="f1-seqeval-0.0.12", labels=UPOS_LABELS,
          languages=XTREME_LANGS["udpos"], train_source="udpos", benchmark="xtreme",
          hub="google/xtreme", hub_config="udpos.{lang_name}", description="Universal Dependencies v2.5 POS tagging (English train: EWT)",
          reference="Nivre et al. 2018"),
@@ -192,7 +192,7 @@ _ROWS = [
          languages=XTREME_R_LANGS["xcopa"], splits=("dev", "test"), train_source="copa", benchmark="xtreme-r",
          hub="cambridgeltl/xcopa", hub_config="{lang}", description="XCOPA: COPA translated into 11 languages (English training: SIQA then COPA)",
          reference="Ponti et al. 2020"),
-    Task(name="udpos-r", target=True, format="tagging", metric="f1-seqeval", labels=UPOS_LABELS,
+    Task(name="udpos-r", target=True, format="tagging", metric="f1-seqeval-0.0.12", labels=UPOS_LABELS,
          languages=XTREME_R_LANGS["udpos-r"], train_source="udpos-r", benchmark="xtreme-r",
          description="XTREME-R UD-POS: Universal Dependencies v2.7, 38 languages (adds lt, pl, ro, uk, wo)",
          reference="Ruder et al. 2021"),
