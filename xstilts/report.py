@@ -42,7 +42,7 @@ def with_draws(preds:pd.DataFrame) -> pd.DataFrame:
     "`model` as the encoder recipe (`tiny-xs@2` -> `tiny-xs`) and `draw` as its pretraining draw (0: the plain name)."
     if "draw" in preds or preds.empty: return preds
     m = preds["model"].astype(str)
-    return preds.assign(model=m.str.replace(r"@\d+$", "", regex=True), draw=m.str.extract(r"@(\d+)$")[0].fillna(0).astype(int))
+    return preds.assign(model=m.str.replace(r"@\d+$", "", regex=True), draw=m.str.extract(r"@(\d+)$")[0].fillna("0").astype(int))
 
 # %% ../nbs/12_report.ipynb #f1a9b0c1
 def baseline_flags(preds:pd.DataFrame) -> dict:
