@@ -393,7 +393,7 @@ def compare_to_baseline(df:pd.DataFrame,  # tidy per-example predictions: COLUMN
     reason = [exclude.get((m, t)) if f == "primary" else None for m, t, f in zip(out.model, out.target, out.family)]
     out["p_adj"] = np.nan
     for fam, (_, method) in FAMILIES.items():
-        idx = out.index[(out.family == fam) & ~pd.Series(reason, index=out.index, dtype=object).notna()]
+        idx = out.index[(out.family == fam) & np.array([r is None for r in reason], dtype=bool)]
         out.loc[idx, "p_adj"] = correct(out.loc[idx, "p"].to_numpy(), method)
     out["significant"] = out["p_adj"] < alpha
     out["verdict"] = [verdict(d, pa, alpha, rs) if f == "primary" else "" for d, pa, rs, f in zip(out.delta, out.p_adj, reason, out.family)]
