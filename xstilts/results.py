@@ -4,15 +4,16 @@
 
 # %% ../nbs/09_results.ipynb #a61ce89c
 from __future__ import annotations
-import contextlib, json, os, platform, socket, sys, time
+import contextlib, functools, importlib.metadata, json, os, platform, socket, subprocess, sys, time
 from pathlib import Path
 import pandas as pd, yaml
-from .core import XStiltsError, RunId, parse_run_id, runs_dir, atomic_write_json, atomic_write_yaml, atomic_path, atomic_write_text, allocator
+from .core import XStiltsError, RunId, parse_run_id, runs_dir, atomic_write_json, atomic_write_yaml, atomic_path, atomic_write_text, allocator, project_root
 
 # %% auto #0
-__all__ = ['PRED_COLUMNS', 'OPTIONAL_COLUMNS', 'run_dir', 'run_status', 'cpu_name', 'environment', 'peak_rss_gib',
-           'check_not_overwriting', 'recorded_params', 'params_diff', 'run_lock', 'write_record', 'write_failure',
-           'study_runs', 'load_predictions', 'finished_metrics', 'load_metrics']
+__all__ = ['PRED_COLUMNS', 'OPTIONAL_COLUMNS', 'PACKAGES', 'run_dir', 'run_status', 'cpu_name', 'code_version',
+           'package_versions', 'environment', 'peak_rss_gib', 'check_not_overwriting', 'recorded_params', 'params_diff',
+           'run_lock', 'write_record', 'write_failure', 'study_runs', 'load_predictions', 'finished_metrics',
+           'load_metrics']
 
 # %% ../nbs/09_results.ipynb #6f3d1e46
 PRED_COLUMNS = ["model", "inter", "target", "seed", "task", "language", "perturbation", "example_id", "gold", "prediction", "score"]
@@ -38,6 +39,41 @@ def cpu_name() -> str:
     try: return next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
     except (OSError, StopIteration): return platform.processor() or platform.machine()
 
+# %% ../nbs/09_results.ipynb #aa5622e8
+PACKAGES = ("torch", "transformers", "datasets", "numpy", "scipy", "pandas", "statsmodels", "seqeval", "accelerate")
+
+@functools.lru_cache(maxsize=None)
+def _git_state(root:str) -> tuple:
+    """(HEAD commit, whether tracked files differ from it) of the git checkout that tracks the project at `root`; (None, None)
+    where none does (a checkout around an untracked copy is not this code's), git is missing or fails. Asked once per root and process."""
+    def git(*args):
+        try:
+            r = subprocess.run(["git", "--no-optional-locks", "-C", root, *args], capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL)
+            return r.stdout if r.returncode == 0 else None
+        except (OSError, ValueError, subprocess.SubprocessError): return None
+    if git("ls-files", "--error-unmatch", "--", "settings.ini") is None: return None, None
+    head = git("rev-parse", "--verify", "HEAD")
+    if not head: return None, None
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return head.strip(), None if status is None else bool(status.strip())
+
+def code_version() -> dict:
+    "This package's version, the git commit of the project checkout (`core.project_root`) and whether its tracked files differ from it."
+    from xstilts import __version__
+    commit, dirty = _git_state(str(project_root()))
+    return {"version": __version__, "commit": commit, "dirty": dirty}
+
+@functools.lru_cache(maxsize=None)
+def _installed(names:tuple) -> tuple:
+    def version(n):
+        try: return importlib.metadata.version(n)
+        except importlib.metadata.PackageNotFoundError: return None
+    return tuple((n, version(n)) for n in names)
+
+def package_versions(names:tuple=PACKAGES) -> dict:
+    "The installed version of each distribution in `names` (None where it is not installed); looked up once per process."
+    return dict(_installed(tuple(names)))
+
 def environment(seed:int) -> dict:
     """Versions, device and seed of this process, and the CPU kernels it computed with: the instruction set torch
     dispatches to and whether oneDNN has bf16 kernels (what `precision: auto` chooses by). Other kernels sum in
@@ -47,6 +83,7 @@ def environment(seed:int) -> dict:
     from xstilts.train import use_bf16
     bf16 = use_bf16("auto", torch.device("cpu"))   # what `auto` chooses on this CPU
     return {"python": sys.version.split()[0], "torch": torch.__version__, "transformers": transformers.__version__,
+            "xstilts": code_version(), "versions": package_versions(),
             "platform": platform.platform(), "machine": platform.machine(), "host": socket.gethostname(),
             "cpu": cpu_name(), "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cpu_bf16_kernels": bf16, "allocator": allocator(),
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
@@ -59,8 +96,6 @@ def peak_rss_gib() -> float:
     import resource
     r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return round(r / (2**30 if sys.platform == "darwin" else 2**20), 2)   # bytes on macOS, KiB elsewhere
-
-
 
 # %% ../nbs/09_results.ipynb #b0812f0d
 def check_not_overwriting(d:Path, params:dict):
