@@ -80,6 +80,21 @@ _PROBE = """<script>window.addEventListener('load', function () {
   var r = {images: imgs.length, shown: imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length,
            error_outputs: document.querySelectorAll('[data-mime-type="application/vnd.jupyter.stderr"], .jp-OutputArea-output[data-mime-type="application/vnd.jupyter.error"]').length,
            tracebacks: (document.body.innerText.match(/Traceback \\(most recent call last\\)/g) || []).length, external: ext};
+  // the page as a document: NaN/None a reader sees (innerText skips what a closed <details> hides), tables led by a
+  // pandas default row index 0..n-1, and where the findings end and the collapsed appendix starts (px from the page's top)
+  var text = document.body.innerText, re = /\\b(NaN|None)\\b/g, m, nan = [];
+  while ((m = re.exec(text)) !== null && nan.length < 10)
+    nan.push(text.slice(Math.max(0, m.index - 20), m.index + m[0].length + 20).replace(/\\s+/g, ' ').trim());
+  r.nan_text = nan;
+  r.index_columns = Array.prototype.filter.call(document.querySelectorAll('table'), function (t) {
+    var rows = Array.prototype.concat.apply([], Array.prototype.map.call(t.tBodies, function (b) { return Array.prototype.slice.call(b.rows); }));
+    return rows.length >= 2 && rows.every(function (row, i) { var c = row.cells[0]; return c && c.textContent.trim() === String(i); });
+  }).length;
+  var edge = function (id, side) { var e = document.getElementById(id); return e ? Math.round(e.getBoundingClientRect()[side] + window.scrollY) : null; };
+  r.findings_bottom = edge('findings', 'bottom');
+  r.page_height = document.documentElement.scrollHeight;
+  var a = edge('appendix', 'top'); r.before_appendix = a === null ? r.page_height : a;
+  r.viewport = [window.innerWidth, window.innerHeight];
   var pre = document.createElement('pre'); pre.id = 'xstilts-check'; pre.textContent = JSON.stringify(r); document.body.appendChild(pre);
 });</script>"""
 
@@ -88,11 +103,21 @@ def browser() -> str|None:
     import shutil
     return next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
 
-def browser_check(html:Path,                 # a rendered report
-                  screenshot:Path|None=None, # also save a PNG of the page's top here
-                  height:int=4000,           # screenshot height, px (width 1280)
-                  timeout:int=120) -> dict:
-    "Open a report in headless Chromium: figures (images / shown), error outputs, tracebacks, external references and JavaScript errors."
+def browser_check(html:Path,                   # a rendered report
+                  screenshot:Path|None=None,   # also save a PNG of the page's top here
+                  height:int=4000,             # screenshot height, px (width 1280)
+                  timeout:int=120,
+                  window:tuple=(1400, 900),    # the viewport (width, height), px, the page is laid out and measured at
+                  first_screen:Path|None=None, # also save a PNG of the first screen (one `window`) here
+                 ) -> dict:
+    """Open a report in headless Chromium: figures (images / shown), error outputs, tracebacks, external references and JavaScript errors;
+    and whether it reads as a document, laid out at a `window` viewport: `nan_text` (up to 10 snippets, ~20 characters either side,
+    where the whole words NaN or None show: from `document.body.innerText`, so text in a closed `<details>` or otherwise not
+    rendered is not counted), `index_columns` (tables whose body rows start with a bare 0, 1, ... n-1, n >= 2: a pandas default
+    index), `findings_bottom` (bottom edge of `#findings`, px from the page's top; None without one), `before_appendix` (top edge
+    of `#appendix`; the page's full height without one), `screens_before_appendix` (that in `window` heights), `page_height`
+    (`document.documentElement.scrollHeight`), and `viewport` (the page's innerWidth, innerHeight: headless Chromium lays it out
+    `window[0]` wide, but its window frame takes some of `window[1]`; the screens are counted in `window[1]`, as `first_screen` shows them)."""
     import re, subprocess, tempfile
     exe = browser()
     if exe is None: raise XStiltsError("browser_check needs Chromium (Debian: apt install chromium)")
@@ -101,18 +126,26 @@ def browser_check(html:Path,                 # a rendered report
     with tempfile.TemporaryDirectory() as d:   # a copy elsewhere: anything not embedded in the file would not load
         page = Path(d)/"page.html"; page.write_text(text.replace("</body>", _PROBE + "</body>", 1), encoding="utf-8")
         env = dict(os.environ, HOME=d)
-        r = subprocess.run([*flags, f"--user-data-dir={d}/profile", "--virtual-time-budget=10000", "--dump-dom", page.as_uri()],
+        r = subprocess.run([*flags, f"--user-data-dir={d}/profile", f"--window-size={window[0]},{window[1]}", "--virtual-time-budget=10000",
+                            "--dump-dom", page.as_uri()],
                            capture_output=True, text=True, timeout=timeout, env=env)
         m = re.search(r'<pre id="xstilts-check">(.*?)</pre>', r.stdout, re.S)
         if not m: raise XStiltsError(f"browser_check: the page did not finish loading in {exe}: {r.stderr[-2000:]}")
         import html as html_lib
         out = json.loads(html_lib.unescape(m.group(1)))
         out["js_errors"] = [l for l in r.stderr.splitlines() if "Uncaught" in l]
+        out["screens_before_appendix"] = out["before_appendix"] / window[1]
         if screenshot is not None:
             Path(screenshot).parent.mkdir(parents=True, exist_ok=True); Path(screenshot).unlink(missing_ok=True)   # an old one is not this page
             subprocess.run([*flags, f"--user-data-dir={d}/profile2", f"--window-size=1280,{height}", f"--screenshot={Path(screenshot).resolve()}",
                             Path(html).resolve().as_uri()], capture_output=True, text=True, timeout=timeout, env=env)
             out["screenshot"] = str(screenshot) if Path(screenshot).exists() else None
+        if first_screen is not None:
+            Path(first_screen).parent.mkdir(parents=True, exist_ok=True); Path(first_screen).unlink(missing_ok=True)
+            subprocess.run([*flags, f"--user-data-dir={d}/profile3", f"--window-size={window[0]},{window[1]}",
+                            f"--screenshot={Path(first_screen).resolve()}", Path(html).resolve().as_uri()],
+                           capture_output=True, text=True, timeout=timeout, env=env)
+            out["first_screen"] = str(first_screen) if Path(first_screen).exists() else None
     return out
 
 # %% ../nbs/13_grid.ipynb #32f67c88
