@@ -5,10 +5,11 @@
 # %% ../nbs/14_cli.ipynb #c35458ee
 from __future__ import annotations
 import argparse, json, sys, yaml
-from .core import XStiltsError, load_params
+from pathlib import Path
+from .core import XStiltsError, load_params, data_dir
 
 # %% auto #0
-__all__ = ['parse_sets', 'main']
+__all__ = ['parse_sets', 'main', 'study_reads', 'check_data']
 
 # %% ../nbs/14_cli.ipynb #48c2255e
 def parse_sets(items:list[str], flag:str="--set") -> dict:
@@ -30,7 +31,7 @@ def _parser():
     ap = argparse.ArgumentParser(prog="xstilts", description="English intermediate-task training for zero-shot cross-lingual transfer.")
     sub = ap.add_subparsers(dest="cmd", required=True)
     for name, help in [("run", "run every pending run of a study and render its report"), ("status", "show done/pending/failed runs"),
-                       ("check", "validate a params file (nothing runs)"), ("report", "re-render the study summary from its run records")]:
+                       ("check", "validate a params file and check that the data its runs read is there (nothing runs)"), ("report", "re-render the study summary from its run records")]:
         s = sub.add_parser(name, help=help)
         s.add_argument("params", help="params/<study>.yaml")
         s.add_argument("--quick", action="store_true", help="apply the params file's quick section (smoke run)")
@@ -110,8 +111,12 @@ def main(argv:list[str]|None=None) -> int:
             print(f"{a.out}: vocabulary {r['vocab_before']:,} -> {r['vocab_after']:,} pieces, parameters {r['params_before']:,} -> {r['params_after']:,}"); return 0
         from xstilts import grid
         if a.cmd == "run-one": return _run_one(p, a)
-        if a.cmd == "check": print(f"{a.params}: ok ({p.study}: models {len(p.models)} × intermediates {len(p.all_intermediates)} × targets {len(p.targets)} × seeds {len(p.seeds)}"
-                                    + "".join(f"; {n}: {len(ms)}×{len(i)}×{len(t)}×{len(s)}" for n, (ms, i, t, s) in list(p.grids().items())[1:]) + f"; {len(grid.expand(p))} runs)"); return 0
+        if a.cmd == "check":
+            data = check_data(p, a.params)   # the data its runs read: one line on the first missing files
+            print(f"{a.params}: ok ({p.study}: models {len(p.models)} × intermediates {len(p.all_intermediates)} × targets {len(p.targets)} × seeds {len(p.seeds)}"
+                  + "".join(f"; {n}: {len(ms)}×{len(i)}×{len(t)}×{len(s)}" for n, (ms, i, t, s) in list(p.grids().items())[1:]) + f"; {len(grid.expand(p))} runs)")
+            if data: print(f"{a.params}: {data}")
+            return 0
         if a.cmd == "status":
             stale = grid.stale_runs(p); st = grid.status_table(p, stale)
             print(st.groupby(["model", "inter", "target"]).status.value_counts().unstack(fill_value=0).to_string())
@@ -145,3 +150,59 @@ def _run_one(p, a) -> int:
     if is_main_process(): print(f"{rid}: {status} ({run_dir(p.study, rid)})", flush=True)
     end_processes()
     return 0 if status == "done" else 1
+
+# %% ../nbs/14_cli.ipynb #d861ad21
+def study_reads(p) -> list[tuple[str, str, str]]:
+    """(task, split, language) of every split the runs of study `p` read, as the pipeline reads them: each trained
+    task's English training and selection data, each target's evaluation split in each language, continued MLM's text."""
+    from xstilts.data import parse_spec
+    from xstilts.tasks import get_task, eval_languages
+    from xstilts.pipeline import TRAINED_FORMATS, train_specs, dev_spec, dual_trained, eval_split, mlm_languages
+    single = [i for i in p.all_intermediates if i != "none" and "+" not in i]   # multi-task phase 1 never selects on target languages
+    out = []
+    for t in dict.fromkeys([*p.targets, *(t for i in p.all_intermediates if i != "none" for t in i.split("+"))]):
+        task = get_task(t)
+        if task.format == "mlm": out += [(t, "train", l) for l in mlm_languages(p)]; continue
+        if task.format in TRAINED_FORMATS or dual_trained(task):   # trained in phase 1 or 2 (a retrieval target pools phase 1's encoder)
+            out += [(*parse_spec(s), "en") for s in train_specs(p, t)[0]]
+            if (dev := dev_spec(p, t)) != "holdout": out.append((*parse_spec(dev), "en"))
+            if (t in p.targets and p.train_for(t).selection == "target-dev") or (t in single and p.train_for(t, "intermediate").selection == "target-dev"):
+                out += [(t, "dev", l) for l in eval_languages(task, p) if l != "en"]
+        if t in p.targets:
+            langs = eval_languages(task, p)
+            if task.format == "retrieval" and not dual_trained(task): langs = [l for l in langs if l != "en"]   # English: the other side of each pair
+            out += [(t, eval_split(p, t), l) for l in langs]
+    return list(dict.fromkeys(out))
+
+def check_data(p,                 # study params (`core.StudyParams`)
+               src:str="params",  # where they came from, prefixes the error
+               shown:int=3) -> str: # missing files named in the error
+    """Check that the data every run of study `p` reads is there (existence only, nothing is read); raise one line
+    naming the first `shown` missing files and how many in all. Returns a line on what was checked ('' when nothing was)."""
+    if p.source == "embedded": return ""   # the world generates its data
+    if p.source == "hub": return "note: data not checked: the hub cannot be checked offline (a run downloads what it reads)"
+    from xstilts.data import local_missing
+    try: root = data_dir()
+    except XStiltsError as e: raise XStiltsError(f"{src}: source: local, but {e}") from None
+    reads, missing, problems = study_reads(p), {}, []
+    for task, split, lang in reads:
+        try:
+            for f in local_missing(task, split, lang, root): missing.setdefault(f, f"{task}:{split} {lang}")
+        except XStiltsError as e: problems.append(str(e).rstrip("."))
+    from xstilts.pipeline import study_perturbations
+    from xstilts.perturb import get_perturbation
+    if any(get_perturbation(s.name).family == "codeswitch" for t in p.targets for s, _, _ in study_perturbations(p, t)):
+        dic = Path(p.dictionaries).expanduser() if p.dictionaries else root/"muse_dictionaries"
+        if not dic.is_dir(): problems.append(f"{dic}: no such folder, needed for code-switching (MUSE dictionaries; params: dictionaries)")
+    if missing:
+        rel = lambda f: f.relative_to(root) if f.is_relative_to(root) else f
+        names = ", ".join(f"{rel(f)} ({what})" for f, what in list(missing.items())[:shown])
+        more = f", and {len(missing) - shown} more" if len(missing) > shown else ""
+        n = len(missing)
+        problems.insert(0, f"{n} data file{'s' if n > 1 else ''} that its runs read {'are' if n > 1 else 'is'} missing from {root} (XSTILTS_DATA): {names}{more}")
+    if problems:
+        raise XStiltsError(f"{src}: " + "; ".join(problems[:2]) + (f"; and {len(problems) - 2} more problems" if len(problems) > 2 else ""))
+    return f"data: all {len(reads)} splits its runs read are in {root} (XSTILTS_DATA; files found, not read)"
+
+# %% ../nbs/14_cli.ipynb #b5690e3a
+if __name__ == "__main__" and "__file__" in globals(): sys.exit(main())   # run as a module (not in a notebook, whose __name__ is __main__ too)

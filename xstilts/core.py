@@ -54,7 +54,7 @@ def data_dir(required:bool=True) -> Path|None:
         if required: raise XStiltsError("XSTILTS_DATA is not set: point it at a folder of datasets in their original formats, e.g. XSTILTS_DATA=../shared/data")
         return None
     p = Path(d).expanduser().resolve()
-    if not p.is_dir(): raise XStiltsError(f"XSTILTS_DATA={d} is not a directory")
+    if not p.is_dir(): raise XStiltsError(f"XSTILTS_DATA={d} is not a directory: point it at a folder of datasets in their original formats, e.g. XSTILTS_DATA=../shared/data")
     return p
 
 # %% ../nbs/00_core.ipynb #67e3c284
@@ -417,10 +417,14 @@ def _chain(path) -> list[tuple[Path, dict]]:
     "The params file at `path` and the files it `extends`, itself first, each with its settings (one line on a missing file or a cycle)."
     chain, path = [], Path(path)
     while True:
-        if not path.exists(): raise XStiltsError(f"No params file {path}" + (f" (extended by {chain[-1][0]})" if chain else ""))
+        if not path.is_file():   # missing, a directory, ...: one line naming it, never a traceback
+            what = "no such file" if not path.exists() else "a directory" if path.is_dir() else "not a regular file"
+            raise XStiltsError(f"No params file {path} ({what}" + (f"; extended by {chain[-1][0]}" if chain else "") + "): expected a params YAML file, e.g. params/embedded.yaml")
         if path.resolve() in [f.resolve() for f, _ in chain]: raise XStiltsError(f"{chain[0][0]}: 'extends' goes round in a circle: " + " -> ".join(map(str, [*(f for f, _ in chain), path])))
         try: d = yaml.safe_load(path.read_text(encoding="utf-8"))
         except yaml.YAMLError as e: raise XStiltsError(f"{path}: not valid YAML: {str(e).splitlines()[0]}") from None
+        except UnicodeDecodeError as e: raise XStiltsError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start}): expected a params YAML file") from None
+        except OSError as e: raise XStiltsError(f"{path}: cannot read it ({e.strerror}): expected a params YAML file") from None
         if not isinstance(d, dict): raise XStiltsError(f"{path}: expected a mapping of settings, got {type(d).__name__}")
         chain.append((path, d))
         if "extends" not in d: return chain
@@ -456,6 +460,9 @@ def check_params(p:StudyParams, src:str="params"):
     from xstilts.tasks import check_study_tasks, TASKS
     from xstilts.models import check_model
     parts = [t for i in p.intermediates for t in i.split("+")]
+    if p.source == "local":   # a set XSTILTS_DATA must be a folder (the first check that reads it names the params file)
+        try: data_dir(required=False)
+        except XStiltsError as e: raise XStiltsError(f"{src}: source: local, but {e}") from None
     check_study_tasks(p.model_copy(update={"intermediates": parts}), src)
     for t in p.task_train:
         if t not in TASKS: raise XStiltsError(f"{src}: task_train: '{t}' is not a task." + did_you_mean(t, TASKS))

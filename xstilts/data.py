@@ -22,14 +22,14 @@ PANX = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")  # PAN-X / Wi
 __all__ = ['log', 'NLI', 'BINARY', 'NO_GOLD', 'UPOS', 'PANX', 'GLUE_TSV', 'JSONL', 'TAGGING_FIELDS', 'MC_JSONL', 'SIQA_FIELDS',
            'READERS', 'READER_FILES', 'LANG_READERS', 'LOCAL_LAYOUT', 'LOCAL_ALTERNATIVES', 'LOCAL_NOTES',
            'FALLBACK_LABELS', 'SOURCES', 'UNION_SOURCES', 'HUB_MAP', 'TYDIQA_NAMES', 'HUB_UNAVAILABLE', 'HUB_ROWS',
-           'numbered_lines', 'check_label', 'read_pair_tsv', 'read_glue_tsv', 'read_jsonl', 'esnli_files', 'read_esnli',
-           'read_conllu', 'read_panx', 'read_ccg_auto', 'span_mismatches', 'squad_paragraphs', 'read_squad',
-           'read_mc_jsonl', 'read_csqa', 'read_cosmosqa_csv', 'siqa_files', 'read_siqa', 'read_siqa_v14',
+           'MLM_TEXT', 'numbered_lines', 'check_label', 'read_pair_tsv', 'read_glue_tsv', 'read_jsonl', 'esnli_files',
+           'read_esnli', 'read_conllu', 'read_panx', 'read_ccg_auto', 'span_mismatches', 'squad_paragraphs',
+           'read_squad', 'read_mc_jsonl', 'read_csqa', 'read_cosmosqa_csv', 'siqa_files', 'read_siqa', 'read_siqa_v14',
            'read_hellaswag_lossy', 'tatoeba_files', 'read_tatoeba', 'bucc_files', 'read_bucc', 'lareqa_files',
            'read_lareqa', 'mewslix_files', 'read_mewslix', 'read_file', 'task_labels', 'local_paths', 'lang_fields',
            'task_format', 'reader_labels', 'world_cache_path', 'world_data_fingerprint', 'train_union', 'load_examples',
            'HubMap', 'hub_map', 'hub_dataset', 'hub_examples', 'HubRows', 'hub_rows', 'wiki_paragraphs', 'load_texts',
-           'parse_spec']
+           'parse_spec', 'local_missing']
 
 # %% ../nbs/03_data.ipynb #12a5659a
 def _bad(path, n, what) -> XStiltsError:
@@ -713,25 +713,38 @@ def local_paths(task:str,            # task name
                 lang:str="en",       # language code
                 root=None) -> tuple[list[Path], str]: # the data folder (default: XSTILTS_DATA)
     "The files of (task, split, lang) under the local data folder, and their reader."
+    layouts = _local_layouts(task, split)
+    root = _local_root(root)
+    first = None
+    for tpls, reader, paths, missing, present in _layout_files(task, split, lang, root, layouts):
+        if not missing: return paths, reader
+        first = first or (tpls, reader, missing, present)
+    return _missing(task, split, lang, root, *first)
+
+def _local_layouts(task:str, split:str) -> list[tuple]:
+    "The layouts of (task, split), official first: (path template(s), reader) each; one line for a (task, split) the local source lacks."
     key = (task, split)
     if key not in LOCAL_LAYOUT:
         have = [s for t, s in LOCAL_LAYOUT if t == task]
         if have: raise XStiltsError(f"The local source has no '{task}:{split}'. For {task} it has: {', '.join(have)}")
         raise XStiltsError(f"The local source has no task '{task}'." + did_you_mean(task, {t for t, _ in LOCAL_LAYOUT}))
+    return [LOCAL_LAYOUT[key]] + ([LOCAL_ALTERNATIVES[key]] if key in LOCAL_ALTERNATIVES else [])
+
+def _local_root(root=None) -> Path:
     from xstilts.core import data_dir
     root = data_dir() if root is None else Path(root).expanduser().resolve()
     if not root.is_dir(): raise XStiltsError(f"Data folder {root} is not a directory (set XSTILTS_DATA or pass data_dir)")
-    layouts = [LOCAL_LAYOUT[key]] + ([LOCAL_ALTERNATIVES[key]] if key in LOCAL_ALTERNATIVES else [])
-    first = None
+    return root
+
+def _layout_files(task, split, lang, root, layouts):
+    "(templates, reader, paths, missing files, present files) of each layout in turn (lazily: the first whole one ends the search)."
     for tpl, reader in layouts:
         tpls = _templates(tpl)
         if lang != "en" and not any("{" in t for t in tpls) and reader not in LANG_READERS:
             raise XStiltsError(f"Local {task}:{split} is English only; got lang '{lang}'. Use lang 'en'")
         paths = [p for t in tpls for p in _expand(root, t.format(**lang_fields(lang)))]
         files = [f for p in paths for f in READER_FILES.get(reader, lambda p: [p])(p)]
-        if all(f.is_file() for f in files): return paths, reader
-        first = first or (tpls, reader, [f for f in files if not f.is_file()], [f for f in files if f.is_file()])
-    return _missing(task, split, lang, root, *first)
+        yield tpls, reader, paths, [f for f in files if not f.is_file()], [f for f in files if f.is_file()]
 
 _GLOB = re.compile(r"[*?\[]")
 
@@ -1077,6 +1090,8 @@ def wiki_paragraphs(rows, n:int, min_chars:int=20) -> list[str]:
         if len(out) >= n: break
     return out
 
+MLM_TEXT = "mlm/{lang}.txt"   # where the local source keeps the unlabeled text of a language
+
 def load_texts(lang:str,            # language code
                source:str="local",  # 'local', 'embedded' or 'hub'
                data_dir=None,       # local source folder (default: XSTILTS_DATA)
@@ -1094,7 +1109,7 @@ def load_texts(lang:str,            # language code
         except Exception as e: raise XStiltsError(f"Could not stream wikimedia/wikipedia (20231101.{lang}) from the hub: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
         return wiki_paragraphs(rows, n)
     from xstilts.core import data_dir as _dd
-    path = Path(data_dir or _dd())/"mlm"/f"{lang}.txt"
+    path = Path(data_dir or _dd())/MLM_TEXT.format(lang=lang)
     if not path.exists(): raise XStiltsError(f"mlm: no text for language '{lang}': expected {path} (UTF-8, one sentence or paragraph per line, e.g. from a Wikipedia dump)")
     try: lines = [l.strip() for l in path.read_text(encoding="utf-8").splitlines()]
     except UnicodeDecodeError as e: raise XStiltsError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
@@ -1109,3 +1124,18 @@ def parse_spec(spec:str) -> tuple[str, str]:
     if len(parts) != 2 or not all(p.strip() for p in parts):
         raise XStiltsError(f"Not a data spec: '{spec}'. Expected 'task:split', e.g. 'snli:dev'")
     return parts[0].strip(), parts[1].strip()
+
+# %% ../nbs/03_data.ipynb #2c8fe9e0
+def local_missing(task:str,            # task name
+                  split:str,           # split name, e.g. 'dev'
+                  lang:str="en",       # language code
+                  root=None) -> list[Path]: # the data folder (default: XSTILTS_DATA)
+    "The files (task, split, lang) needs that the local data folder lacks: [] when one layout of them is whole. Nothing is read."
+    root = _local_root(root)
+    if split == "train" and (parts := train_union(task)): return [f for t in parts for f in local_missing(t, "train", lang, root)]
+    if task_format(task) == "mlm": return [f for f in [root/MLM_TEXT.format(lang=lang)] if not f.is_file()]
+    first = None
+    for _, _, _, missing, _ in _layout_files(task, split, lang, root, _local_layouts(task, split)):
+        if not missing: return []
+        first = missing if first is None else first
+    return first
