@@ -24,16 +24,15 @@ def test_quick_embedded_study(xs_env):
     assert not _kernels_of(xs_env), "the kept kernel outlived the run"
     runs, reports = _study(xs_env, "embedded-quick")
     p = yaml.safe_load((ROOT/"params"/"embedded.yaml").read_text())
-    q = p["quick"]; inters, targets, seeds = q["intermediates"], q["targets"], q["seeds"]
-    ctl = p["also"]["control"]  # the never-pretrained control runs on the baselines only
-    sc = {**p["also"]["scale"], **q["also"]["scale"]}   # the scale axis: other sizes on one task pair
-    assert ctl["intermediates"] == ["none"] and set(sc["intermediates"]) <= set(inters) and len(sc["targets"]) == 1
-    n_main = len(p["models"]) * len(set(inters) | {"none"}) * len(targets) * len(seeds)
-    n_runs = n_main + (len(ctl["models"]) * len(targets) + len(sc["models"]) * len(sc["intermediates"])) * len(seeds)
-    n_p1 = (len(set(inters) - {"none"}) + len(sc["models"]) * len(set(sc["intermediates"]) - {"none"})) * len(seeds)   # the grid's cost, reported before it starts
+    q = p["quick"]; models, inters, targets, seeds = q["models"], q["intermediates"], q["targets"], q["seeds"]
+    ctl = {**p["also"]["control"], **q["also"]["control"]}  # the never-pretrained control runs on the baselines only, with its own seeds
+    assert ctl["intermediates"] == ["none"] and "scale" not in p["also"] and len(models) >= 2   # draws of one recipe; RQ6 is params/draws.yaml's
+    n_pairs = len(models) * len(set(inters) | {"none"}) * len(targets) + len(ctl["models"]) * len(targets)
+    n_runs = (n_pairs - len(ctl["models"]) * len(targets)) * len(seeds) + len(ctl["models"]) * len(targets) * len(ctl["seeds"])
+    n_p1 = len(models) * len(set(inters) - {"none"}) * len(seeds)   # the grid's cost, reported before it starts
     assert f"phase 1: {n_p1} intermediate encoders needed by pending runs, 0 cached, {n_p1} to train" in r.stdout, r.stdout
     over = re.search(r"grid overhead: ([0-9.]+) s per run \((\d+) runs in (\d+) task pairs", r.stdout)   # its value is a benchmark's, printed
-    assert over and int(over[2]) == n_runs and int(over[3]) == n_runs // len(seeds), r.stdout
+    assert over and int(over[2]) == n_runs and int(over[3]) == n_pairs, r.stdout
     dirs = [d for d in runs.iterdir() if d.is_dir()]
     assert len(dirs) == n_runs and all((d/"DONE").exists() for d in dirs)
     assert sorted({d.name.split("__")[1] for d in dirs if d.name.startswith(f"model={ctl['models'][0]}__")}) == ["inter=none"]
@@ -53,20 +52,29 @@ def test_quick_embedded_study(xs_env):
     assert json.loads((d/"env.json").read_text())["seed"] == 1
     # reports: every task pair and the summary, executed and rendered
     html = (reports/"summary.html").read_text()
-    assert "data:image/png;base64" in html and "avg-zero-shot" in html and "Holm" in html and "Does intermediate training change robustness" in html and "codeswitch@0.3" in html
-    assert "Share of the clean score kept" in html and "Δ kept" in html   # kept_share_tests, then the absolute drops
-    assert html.index("Share of the clean score kept") < html.index("Absolute drop under each perturbation")
+    assert "data:image/png;base64" in html and "Holm" in html and "Does intermediate training change robustness" in html and "codeswitch@0.3" in html
+    assert "Share of the clean score kept" in html and "Δ kept" in html   # kept_share_tests in RQ2, the absolute drops in the appendix
+    assert html.index('id="findings"') < html.index("RQ1 ·") < html.index("RQ2 ·") < html.index("RQ3 ·") < html.index("RQ4 ·") < html.index("RQ5 ·") < html.index("RQ6 ·") < html.index('id="appendix"')
+    assert html.index("Share of the clean score kept") < html.index('id="appendix"') < html.index("Absolute drop (clean − perturbed")
+    # the appendix's tables are also CSVs beside the report: the primary family's has one row per (model, target, intermediate task)
+    prim = pd.read_csv(reports/"tables"/"primary-family-every-comparison.csv")
+    assert len(prim) == len(targets) * len(set(inters) - {"none"}) and set(prim["draws × seeds"]) == {f"{len(models)} × {len(seeds)}"}
+    assert set(prim.verdict.str.split(" \\(").str[0]) <= {"supported", "contradicted", "inconclusive", "not tested"}
     nb = json.loads((reports/"summary.ipynb").read_text())
     assert not [o for c in nb["cells"] for o in c.get("outputs", []) if o["output_type"] == "error"]
     from xstilts.grid import browser, browser_check
     if browser():   # the published page as a browser shows it: every figure, no error output, nothing fetched from elsewhere
         figs = len(re.findall(r'<img[^>]*src="data:image/png;base64', html))   # figures, not the page's icon
-        b = browser_check(reports/"summary.html", screenshot=reports/"summary.png")
+        b = browser_check(reports/"summary.html", screenshot=reports/"summary.png", first_screen=reports/"summary-first-screen.png")
         assert b["images"] == b["shown"] == figs >= 1 and b["error_outputs"] == b["tracebacks"] == 0 and b["external"] == b["js_errors"] == [], b
-        assert b["screenshot"]
+        assert b["screenshot"] and (reports/"summary-first-screen.png").exists()
+        # a document: no NaN or None on the page, no bare integer index column, the findings on the first screen
+        # (1400 × 900), and at most 8 screens before the appendix
+        assert b["nan_text"] == [] and b["index_columns"] == 0, b
+        assert b["findings_bottom"] is not None and b["findings_bottom"] <= 900 and b["screens_before_appendix"] <= 8, b
     else: print("no Chromium: the browser check of the report was skipped")
     pairs = sorted(reports.glob("model=*.ipynb"))
-    assert len(pairs) == n_runs // len(p["quick"]["seeds"])
+    assert len(pairs) == n_pairs
     assert all(pr.with_suffix(".html").exists() for pr in pairs)
     # a warm re-run skips every finished run and pair
     t = time.time()

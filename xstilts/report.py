@@ -9,16 +9,16 @@ import numpy as np, pandas as pd
 from .core import StudyParams, XStiltsError
 from .results import study_runs, load_predictions, load_metrics, finished_metrics
 from .stats import (compare_to_baseline, paired_bootstrap, stratified_bootstrap, hierarchical_bootstrap, unit_deltas, verdict,
-                           correct, fmt_p, paired_deltas, interaction_table, seed_test, SOURCE_LANG, AVG_LABEL, _cell_rng, _lang_order)
+                           correct, fmt_p, paired_deltas, interaction_table, seed_test, SOURCE_LANG, AVG_LABEL, FAMILIES, _cell_rng, _lang_order)
 
 # %% auto #0
-__all__ = ['DEGENERATE_SHARE', 'CHANCE_MARGIN', 'QA_F1_FLOOR', 'PAPER_BEST', 'CLAIM_RULES', 'score_table', 'fmt_delta',
-           'with_draws', 'baseline_flags', 'transfer_table', 'transfer_matrix', 'primary_table', 'best_per_target',
-           'transfer_heatmap', 'language_facts', 'language_table', 'control_of', 'control_table', 'robustness_summary',
-           'robustness_tests', 'kept_share_tests', 'robustness_curves', 'alignment_table', 'alignment_summary',
-           'target_average', 'claims_table', 'resource_gap', 'seed_table', 'strength_interactions',
-           'scale_interactions', 'scale_curves', 'draw_groups', 'draw_table', 'draw_tests', 'scale_draw_tests',
-           'provenance', 'kernels_warning', 'methods_text']
+__all__ = ['DEGENERATE_SHARE', 'CHANCE_MARGIN', 'QA_F1_FLOOR', 'AGREEMENT', 'PAPER_BEST', 'CLAIM_RULES', 'score_table',
+           'fmt_delta', 'with_draws', 'baseline_flags', 'transfer_table', 'transfer_matrix', 'primary_table',
+           'best_per_target', 'verdict_agreement', 'transfer_heatmap', 'language_facts', 'language_table', 'control_of',
+           'control_table', 'robustness_summary', 'robustness_tests', 'kept_share_tests', 'robustness_curves',
+           'alignment_table', 'alignment_summary', 'target_average', 'claims_table', 'resource_gap', 'seed_table',
+           'strength_interactions', 'scale_interactions', 'scale_curves', 'draw_groups', 'draw_table', 'draw_tests',
+           'scale_draw_tests', 'provenance', 'kernels_warning', 'methods_text']
 
 # %% ../nbs/12_report.ipynb #b440eb3c
 DEGENERATE_SHARE = 0.9   # a baseline predicting one class for this share of a language's examples is degenerate
@@ -26,10 +26,10 @@ CHANCE_MARGIN = 0.05     # English accuracy within this of chance: the target is
 QA_F1_FLOOR = 0.30       # extractive QA with English F1 below this: barely learned
 
 def score_table(metrics:pd.DataFrame) -> pd.DataFrame:
-    "Mean and sd over seeds (×100) per model × target × intermediate × perturbation × language."
+    "Mean and sd over runs (×100: every pretraining draw and seed) per model (its draws pooled) × target × intermediate × perturbation × language."
     if metrics.empty: return pd.DataFrame()
-    g = metrics.groupby(["model", "target", "inter", "perturbation", "language"])["value"]
-    t = pd.DataFrame({"mean": g.mean() * 100, "sd": g.std(ddof=1).fillna(0) * 100, "seeds": g.size()})
+    g = with_draws(metrics).groupby(["model", "target", "inter", "perturbation", "language"])["value"]
+    t = pd.DataFrame({"mean": g.mean() * 100, "sd": g.std(ddof=1) * 100, "runs": g.size()})   # sd of one run: none (NaN)
     return t.round(2)
 
 def fmt_delta(r) -> str:
@@ -95,6 +95,25 @@ def best_per_target(tt:pd.DataFrame, language:str="avg-zero-shot", perturbation:
     return b.assign(**{"Δ [CI] ×100 (selected after the fact)": b.apply(fmt_delta, axis=1)})[
         ["model", "target", "inter", "Δ [CI] ×100 (selected after the fact)", "p_adj", "significant", "verdict"]].reset_index(drop=True)
 
+# %% ../nbs/12_report.ipynb #c3a7e502
+AGREEMENT = {"same": "the same verdict in both", "differs": "inconclusive (or not tested) in one, decided in the other",
+             "flip": "supported in one, contradicted in the other: not a finding", "missing": "in one run only"}
+
+def verdict_agreement(a:pd.DataFrame,          # `primary_table` of one run of the design
+                      b:pd.DataFrame,          # `primary_table` of the other
+                      names:tuple=("A", "B"),  # what tells the runs apart (e.g. ("bf16", "fp32"))
+                      key:tuple=("model", "target", "intermediate"),
+                     ) -> pd.DataFrame:
+    "Each primary comparison's Δ [CI] and verdict in both runs, and their `AGREEMENT` ('same', 'differs', 'flip', 'missing')."
+    key, shown = list(key), [c for c in ("Δ ×100 [95% CI, unadjusted]", "verdict") if c in a and c in b]
+    m = a[key + shown].merge(b[key + shown], on=key, how="outer", suffixes=[f" ({n})" for n in names])
+    va, vb = m[f"verdict ({names[0]})"], m[f"verdict ({names[1]})"]
+    def one(x, y):
+        if pd.isna(x) or pd.isna(y): return "missing"
+        if x == y: return "same"
+        return "flip" if {x, y} == {"supported", "contradicted"} else "differs"
+    return m.assign(agreement=[one(x, y) for x, y in zip(va, vb)])
+
 # %% ../nbs/12_report.ipynb #4960adc2
 def transfer_heatmap(tt:pd.DataFrame,       # `transfer_table`
                      model:str,             # the encoder (recipe) the figure shows: one model a figure
@@ -131,8 +150,8 @@ def language_facts(p:StudyParams) -> pd.DataFrame:
     return pd.DataFrame([{"language": l.code, "resource": l.resource, "script": l.script, "word order": l.word_order} for l in LANGUAGES.values()])
 
 def language_table(metrics:pd.DataFrame, p:StudyParams, inter:str="none") -> pd.DataFrame:
-    "Zero-shot score (×100, mean over seeds) per model × target × language, with the language's resource level and script."
-    m = metrics[(metrics.inter == inter) & (metrics.perturbation == "clean")] if not metrics.empty else metrics
+    "Zero-shot score (×100, mean over draws and seeds) per model × target × language, with the language's resource level and script."
+    m = with_draws(metrics[(metrics.inter == inter) & (metrics.perturbation == "clean")]) if not metrics.empty else metrics
     if m.empty: return pd.DataFrame()
     t = (m.groupby(["model", "target", "language"])["value"].mean() * 100).round(1).unstack("language")
     facts = language_facts(p)
@@ -151,10 +170,12 @@ def control_of(model:str, models) -> str|None:
     return None
 
 def control_table(preds:pd.DataFrame, p:StudyParams, inter:str="none", column:str="score") -> pd.DataFrame:
-    "Pretrained tiny encoders against their never-pretrained controls on a per-example `column`, per target and language (Δ ×100, CI, Holm p)."
+    """Pretrained tiny encoders against their never-pretrained controls on a per-example `column`, per target and language (Δ ×100, CI, Holm p).
+    Secondary and conditional on these encoders and seeds: each system's per-example score is its mean over draws and
+    seeds, and only the examples are resampled."""
     rows = []
     if column not in preds: return pd.DataFrame()
-    d = preds[(preds.inter == inter) & (preds.perturbation == "clean") & preds[column].notna()]
+    d = with_draws(preds[(preds.inter == inter) & (preds.perturbation == "clean") & preds[column].notna()])
     for m in sorted(d.model.unique()):
         c = control_of(m, set(d.model))
         if c is None: continue
@@ -194,12 +215,13 @@ def robustness_tests(preds:pd.DataFrame, p:StudyParams) -> pd.DataFrame:
 def kept_share_tests(preds:pd.DataFrame, p:StudyParams) -> pd.DataFrame:
     """Does each intermediate task keep a larger *share* of its clean zero-shot score under each perturbation than the baseline?
     Per model × target × intermediate × perturbation, over the zero-shot languages (the examples both scored clean and
-    perturbed, seeds averaged): each one's zero-shot average perturbed / clean, their difference with a stratified paired
-    bootstrap (`stats.kept_share_bootstrap`), Holm per (model, perturbation). Unlike `robustness_tests`' absolute
-    drops, a task that lowers the clean score does not look robust for having less to lose."""
+    perturbed, draws and seeds averaged): each one's zero-shot average perturbed / clean, their difference with a stratified
+    paired bootstrap (`stats.kept_share_bootstrap`), Holm per (model, perturbation). Unlike `robustness_tests`' absolute
+    drops, a task that lowers the clean score does not look robust for having less to lose. Secondary, and conditional on
+    these encoders and seeds (only the examples are resampled)."""
     from xstilts.stats import kept_share_bootstrap
     if preds.empty or not (preds.perturbation != "clean").any() or not (preds.inter != "none").any(): return pd.DataFrame()
-    d = paired_deltas(preds[preds.language != SOURCE_LANG])   # per example, seeds averaged: intermediate (score) and baseline (base)
+    d = paired_deltas(with_draws(preds[preds.language != SOURCE_LANG]))   # per example, draws and seeds averaged: intermediate (score) and baseline (base)
     key = ["model", "inter", "target", "language", "example_id"]
     clean = d[d.perturbation == "clean"][[*key, "score", "base"]].rename(columns={"score": "clean", "base": "clean_b"})
     both = d[d.perturbation != "clean"].merge(clean, on=key)   # perturbed (score, base) beside clean (clean, clean_b), the same examples
@@ -218,22 +240,36 @@ def kept_share_tests(preds:pd.DataFrame, p:StudyParams) -> pd.DataFrame:
     return out
 
 def robustness_curves(metrics:pd.DataFrame, p:StudyParams, model:str, title:str|None=None):
-    "One model's zero-shot score (mean over non-English languages, ×100) against perturbation strength, a line per intermediate task; a panel per target × perturbation."
+    """One model's zero-shot score (mean over non-English languages, ×100) against perturbation strength (0: the same
+    examples clean), a line per intermediate task with a 95% t-interval over the model's pretraining draws (each draw
+    averaged over its seeds; no interval with one draw); a panel per perturbation (rows) × target (columns)."""
     import matplotlib.pyplot as plt
+    from scipy import stats as st
     from xstilts.perturb import robustness_table
     rt = robustness_table(metrics[metrics.model.str.replace(r"@\d+$", "", regex=True) == model], p.source) if len(metrics) else pd.DataFrame()
     if rt.empty: return None
     rt = rt[rt.language != "en"]
-    panels = sorted({(t, n) for t, n in zip(rt.target, rt.name)})
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 2.8), squeeze=False)
-    for ax, (t, n) in zip(axes[0], panels):
-        d = rt[(rt.target == t) & (rt.name == n)]
-        for inter, g in d.groupby("inter"):
-            c = g.groupby("strength")[["clean", "perturbed"]].mean()
-            ax.plot([0, *c.index], [c["clean"].mean(), *c["perturbed"]], marker="o", label=inter)
-        ax.set_title(f"{t}: {n}", fontsize=9); ax.set_xlabel("strength"); ax.set_ylabel("zero-shot ×100")
-    axes[0][0].legend(fontsize=8); fig.suptitle(title or f"{model}: zero-shot score under perturbation"); fig.tight_layout()
+    names, targets = sorted(rt.name.unique()), sorted(rt.target.unique())
+    fig, axes = plt.subplots(len(names), len(targets), figsize=(2.2 * len(targets) + 0.8, 1.9 * len(names) + 0.8), squeeze=False)
+    for r_, n in enumerate(names):
+        for c_, t in enumerate(targets):
+            ax = axes[r_][c_]
+            for inter, g in rt[(rt.target == t) & (rt.name == n)].groupby("inter"):
+                per = g.groupby(["model", "strength"])[["clean", "perturbed"]].mean()   # per draw: the mean over its zero-shot languages
+                levels = sorted(per.index.get_level_values("strength").unique())
+                ys = [per["clean"].groupby(level="model").mean(), *(per["perturbed"].xs(s, level="strength") for s in levels)]
+                k = len(ys[0])
+                err = [st.t.ppf(0.975, k - 1) * y.std(ddof=1) / np.sqrt(k) if k > 1 else 0.0 for y in ys]
+                ax.errorbar([0.0, *levels], [y.mean() for y in ys], yerr=err, marker="o", ms=3, capsize=2, lw=1, label=inter)
+            if r_ == 0: ax.set_title(t, fontsize=9)
+            if c_ == 0: ax.set_ylabel(f"{n}\nzero-shot ×100", fontsize=8)
+            if r_ == len(names) - 1: ax.set_xlabel("strength (share of words)", fontsize=8)
+            ax.tick_params(labelsize=7)
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(title or f"{model}: zero-shot score under perturbation (mean over draws, 95% t-interval over draws)", fontsize=10)
+    fig.tight_layout()
     return fig
+
 
 # %% ../nbs/12_report.ipynb #c928ead4
 def alignment_table(preds:pd.DataFrame, p:StudyParams, column:str="similarity_margin") -> pd.DataFrame:
@@ -378,11 +414,13 @@ def claims_table(tt:pd.DataFrame,   # `transfer_table` (primary rows and verdict
 
 # %% ../nbs/12_report.ipynb #7df2ba42
 def resource_gap(preds:pd.DataFrame, p, perturbation:str="clean", low=("low", "unseen"), high=("high",)) -> pd.DataFrame:
-    "Δ(low-resource languages) − Δ(high-resource languages) per model × target × intermediate, with a stratified bootstrap CI and Holm."
+    """Δ(low-resource languages) − Δ(high-resource languages) per model × target × intermediate, with a stratified bootstrap CI and Holm.
+    Secondary and conditional on these encoders and seeds: Δ per example is averaged over draws and seeds, and only the
+    examples are resampled."""
     from scipy import stats as st
     from xstilts.perturb import resource_level
     if preds.empty or not (preds.inter != "none").any(): return pd.DataFrame()
-    d = paired_deltas(preds[(preds.perturbation == perturbation) & (preds.language != SOURCE_LANG)])
+    d = paired_deltas(with_draws(preds[(preds.perturbation == perturbation) & (preds.language != SOURCE_LANG)]))
     d["group"] = [("low" if r in low else "high" if r in high else None) for r in (resource_level(l, p.source) for l in d.language)]
     rows = []
     for (model, target, inter), g in d.dropna(subset=["group"]).groupby(["model", "target", "inter"], sort=True):
@@ -405,14 +443,14 @@ def resource_gap(preds:pd.DataFrame, p, perturbation:str="clean", low=("low", "u
 
 # %% ../nbs/12_report.ipynb #6d87e9e7
 def seed_table(metrics:pd.DataFrame, p, aso:bool=True) -> pd.DataFrame:
-    "Per model × target × intermediate: mean ± sd over seeds of the zero-shot average (×100) vs the baseline's, with seed_test."
-    m = metrics[metrics.perturbation == "clean"] if len(metrics) else metrics
+    "Per model × target × intermediate: mean ± sd over runs (pretraining draws × seeds) of the zero-shot average (×100) vs the baseline's, with seed_test."
+    m = with_draws(metrics[metrics.perturbation == "clean"]) if len(metrics) else metrics
     if m.empty or not (m.inter != "none").any(): return pd.DataFrame()
     zs = m[(m.language != SOURCE_LANG) | ~m.target.isin(m[m.language != SOURCE_LANG].target.unique())]  # English only where it is all there is
-    per_seed = zs.groupby(["model", "target", "inter", "seed"])["value"].mean() * 100
+    per_seed = zs.groupby(["model", "target", "inter", "draw", "seed"])["value"].mean() * 100   # one value a run: (draw, seed)
     rows = []
     for (model, target, inter), x in per_seed.groupby(level=["model", "target", "inter"]):
-        if inter == "none" or (model, target, "none") not in per_seed.droplevel("seed").index: continue
+        if inter == "none" or (model, target, "none") not in per_seed.droplevel(["draw", "seed"]).index: continue
         y = per_seed.loc[(model, target, "none")]
         rows.append(dict(model=model, target=target, inter=inter, **seed_test(x.to_numpy(), y.to_numpy(), aso=aso)))
     out = pd.DataFrame(rows)
@@ -421,10 +459,11 @@ def seed_table(metrics:pd.DataFrame, p, aso:bool=True) -> pd.DataFrame:
 
 # %% ../nbs/12_report.ipynb #a89c4591
 def strength_interactions(preds:pd.DataFrame, p) -> pd.DataFrame:
-    "Trend of Δ (intermediate − baseline) with perturbation strength (clean = 0) and its difference in differences, per model × target × perturbation."
+    """Trend of Δ (intermediate − baseline) with perturbation strength (clean = 0) and its difference in differences, per model × target × perturbation.
+    Secondary and conditional on these encoders and seeds (Δ per example averaged over draws and seeds)."""
     from xstilts.perturb import parse_label
     if preds.empty or not (preds.perturbation != "clean").any() or not (preds.inter != "none").any(): return pd.DataFrame()
-    d = paired_deltas(preds)
+    d = paired_deltas(with_draws(preds))
     parsed = {l: parse_label(l) for l in d.perturbation.unique() if l != "clean"}
     frames = [d[(d.perturbation == "clean") | d.perturbation.map(lambda l: parsed.get(l, ("",))[0] == name)]
               .assign(name=name, level=lambda t: [0.0 if l == "clean" else parsed[l][1] for l in t.perturbation])
@@ -492,13 +531,15 @@ def _draw_inputs(preds:pd.DataFrame, perturbation:str):
     return d, groups, per_ex, have_l, {k[:3] for k in have_l}
 
 def draw_tests(preds:pd.DataFrame, p, perturbation:str="clean") -> pd.DataFrame:
-    "Per encoder with several draws × target (and their average) × comparison (each intermediate task − baseline, baseline − control) × language and zero-shot average: Δ per draw and pooled, multi-bootstrap CI, Holm (within the averages, within the languages)."
-    from xstilts.stats import multi_bootstrap
+    """Per encoder with several draws × target (and their average) × comparison (each intermediate task − baseline, baseline − control)
+    × language and zero-shot average: Δ per draw (its seeds averaged) with its own example-only interval, and pooled over
+    the draws with the hierarchical bootstrap (the draws the replication unit, as in `transfer_table`); Holm within the
+    averages and within the languages. A draw's Δ against the control uses the control's mean over its seeds."""
     d, groups, per_ex, have_l, have = _draw_inputs(preds, perturbation)
     if not groups: return pd.DataFrame()
     rows = []
-    def add(key, use, models, weights=None):   # one row: each draw's Δ and own interval, and the pooled multi-bootstrap
-        r = multi_bootstrap(use, n=p.bootstrap, alpha=p.alpha, seed=_cell_rng(0, key), weights=weights)
+    def add(key, use, models, weights=None):   # one row: each draw's Δ and own interval, and the pooled hierarchical bootstrap
+        r = hierarchical_bootstrap({s: v[:, None, :] for s, v in use.items()}, n=p.bootstrap, alpha=p.alpha, seed=_cell_rng(0, key), weights=weights)
         own = [stratified_bootstrap({s: (v[k], np.zeros(v.shape[1])) for s, v in use.items()}, n=p.bootstrap, alpha=p.alpha,
                                     seed=_cell_rng(0, (*key, models[k])), weights=weights) for k in range(len(models))]
         side = np.sign(r["delta"])
@@ -648,8 +689,11 @@ def methods_text(p:StudyParams, env:dict|None=None, peak_gib:float|None=None) ->
          f"checkpoint selection: {t.selection} ({_n(t.evals_per_epoch, 'evaluation')} per epoch). Only the encoder is carried from phase 1 to phase 2 (fresh head). "
          + ("Per-task settings: " + "; ".join(f"{k}: " + ", ".join(f"{a} {b}" for a, b in v.items()) for k, v in p.task_train.items()) + ". " if p.task_train else "")
          + f"Training examples per task: at most {it.max_train_examples or 'all'} (phase 1), {t.max_train_examples or 'all'} (phase 2), unless set per task. "
-         f"Significance: paired bootstrap over evaluation examples ({p.bootstrap} resamples; seeds averaged per example), two-sided, "
-         f"Holm correction across each table, α = {p.alpha}.")
+         f"Inference: two-sided {1 - p.alpha:.0%} intervals from a hierarchical paired bootstrap over pretraining draws, fine-tuning seeds "
+         f"and evaluation examples ({p.bootstrap} resamples; studentized, Satterthwaite degrees of freedom), each cell's resamples from "
+         f"its own random stream (seed 0 and a hash of the cell's key); the example-only interval, conditional on these encoders "
+         f"and seeds, beside it. Families, stated once: primary, {FAMILIES['primary'][0]} (Holm); secondary, {FAMILIES['secondary'][0]} "
+         f"(Benjamini-Hochberg); α = {p.alpha}.")
     if env: s += (f" Software: torch {env.get('torch')}, transformers {env.get('transformers')}, Python {env.get('python')}; device: "
                   + (env.get("cuda") or f"{env.get('cpu') or env.get('machine')}" + (f" ({env['cpu_capability']} kernels)" if env.get("cpu_capability") else ""))
                   + (f", {_n(env['threads'], 'thread')}; " if env.get("threads") else "; ") + _precision_text(p, env) + ".")
