@@ -73,8 +73,11 @@ def appendix(tables:dict,        # title -> DataFrame (its index dropped: make c
              folder:Path|None,   # where the CSVs go (`tables/` beside the report); None: none written
              digits:int=3,       # decimals in the HTML (the CSV keeps every digit)
             ) -> str:
-    "A collapsed appendix (`id=\"appendix\"`) with one collapsed table per entry, each also written as `folder/<slug>.csv`."
+    """A collapsed appendix (`id=\"appendix\"`) with one collapsed table per entry, each also written as `folder/<slug>.csv`.
+    `folder` is the appendix's own: CSVs already in it (a previous rendering's) are removed first, so it holds this one's only."""
     parts = []
+    if folder is not None and Path(folder).is_dir():
+        for old in Path(folder).glob("*.csv"): old.unlink()
     for title, df in tables.items():
         if df is None or len(df) == 0: continue
         df = df.reset_index(drop=True)
