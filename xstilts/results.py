@@ -4,10 +4,11 @@
 
 # %% ../nbs/09_results.ipynb #a61ce89c
 from __future__ import annotations
-import contextlib, functools, importlib.metadata, json, os, platform, socket, subprocess, sys, time
+import functools, importlib.metadata, json, os, platform, socket, subprocess, sys, time
 from pathlib import Path
 import pandas as pd, yaml
 from .core import XStiltsError, RunId, parse_run_id, runs_dir, atomic_write_json, atomic_write_yaml, atomic_path, atomic_write_text, allocator, project_root
+from .core import file_lock, lock_holder
 
 # %% auto #0
 __all__ = ['PRED_COLUMNS', 'OPTIONAL_COLUMNS', 'PACKAGES', 'run_dir', 'run_status', 'cpu_name', 'code_version',
@@ -24,13 +25,10 @@ def run_dir(study:str, rid:RunId) -> Path:
     return runs_dir()/study/str(rid)
 
 def run_status(d:Path) -> str:
-    "'done', 'running' (locked by a live process), 'failed' or 'pending' for a run folder."
+    "'done', 'running' (its `LOCK` is held and not stale: `core.lock_holder`), 'failed' or 'pending' for a run folder."
     d = Path(d)
     if (d/"DONE").exists(): return "done"
-    try:
-        host, _, pid = (d/"LOCK").read_text().partition(" ")
-        if host != socket.gethostname() or _alive(int(pid)): return "running"
-    except (FileNotFoundError, ValueError): pass
+    if (h := lock_holder(d/"LOCK")) is not None and not h["stale"]: return "running"
     if (d/"FAILED").exists(): return "failed"
     return "pending"
 
@@ -139,27 +137,11 @@ def params_diff(old:dict, new:dict, prefix:str="") -> list[str]:
         else: out.append(f"{key}: {show(a)} -> {show(b)}")
     return out
 
-@contextlib.contextmanager
 def run_lock(d:Path):
-    "Hold `d/LOCK` while a run executes; yields False (and holds nothing) if a live process on this host holds it."
-    d = Path(d); d.mkdir(parents=True, exist_ok=True); lock = d/"LOCK"
-    me = f"{socket.gethostname()} {os.getpid()}"
-    for _ in range(2):
-        try: fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            host, _, pid = lock.read_text().partition(" ")
-            if host == socket.gethostname() and pid.strip().isdigit() and not _alive(int(pid)): lock.unlink(missing_ok=True); continue
-            yield False; return
-        os.write(fd, me.encode()); os.close(fd)
-        try: yield True
-        finally: lock.unlink(missing_ok=True)
-        return
-    yield False
-
-def _alive(pid:int) -> bool:
-    try: os.kill(pid, 0); return True
-    except ProcessLookupError: return False
-    except PermissionError: return True
+    """Hold `d/LOCK` while a run executes: `core.file_lock` without waiting, so it yields a truthy handle, or False
+    (holding nothing) where a live runner holds it; a stale lock is taken over."""
+    d = Path(d); d.mkdir(parents=True, exist_ok=True)
+    return file_lock(d/"LOCK", blocking=False)
 
 def write_record(d:Path, params:dict, metrics:dict, predictions:pd.DataFrame, env:dict):
     "Write a run's record; `DONE` last."
