@@ -221,8 +221,8 @@ def fit(p:StudyParams, init:str, task_name:str, tp, seed:int, progress:bool=Fals
     if tp.selection == "target-dev": hist["selection"] = "target-dev (oracle)"
     return model, tok, hist
 
-def fit_multitask(p:StudyParams, init:str, inter:str, seed:int, progress:bool=False):
-    "Multi-task phase 1 over the tasks of `inter` ('a+b+c'): one shared encoder, one head each. (model, tokenizer, history)."
+def fit_multitask(p:StudyParams, init:str, inter:str, seed:int, progress:bool=False, ckpt_dir=None):
+    "Multi-task phase 1 over the tasks of `inter` ('a+b+c'): one shared encoder, one head each (resuming from `ckpt_dir`). (model, tokenizer, history)."
     tok = load_tokenizer(init); tp = p.intermediate_train.model_copy(update={"selection": "en-dev" if p.intermediate_train.selection == "target-dev" else p.intermediate_train.selection})
     models, feats, scores, provs = {}, {}, {}, {}
     for t in inter.split("+"):
@@ -230,7 +230,7 @@ def fit_multitask(p:StudyParams, init:str, inter:str, seed:int, progress:bool=Fa
         task, ops, labels, feats[t], scores[t], provs[t] = _prepare(p, init, t, tpt, tok)
         seed_everything(seed)
         models[t] = load_with_head(init, task.format, len(labels) if ops.labelled else None, tpt.attention_dropout)
-    hist = train_multitask(models, feats, tp, seed, tok.pad_token_id, scores, desc=f"{inter} seed {seed}", progress=progress)
+    hist = train_multitask(models, feats, tp, seed, tok.pad_token_id, scores, desc=f"{inter} seed {seed}", progress=progress, ckpt_dir=ckpt_dir)
     hist.update({"mlm_head": m.mlm_head_source for m in models.values() if hasattr(m, "mlm_head_source")})
     hist["data"] = {"train": [s for v in provs.values() for s in v["train"]], "official_train": " + ".join(v["official_train"] for v in provs.values()),
                     "substituted": any(v["substituted"] for v in provs.values()), "dev": " + ".join(v["dev"] for v in provs.values()),
@@ -245,7 +245,8 @@ def phase1_key(p:StudyParams, model:str, inter:str, seed:int) -> dict:
             "fingerprint": stable_hash([[(e.get("id"), json.dumps(e, sort_keys=True, default=str)) for e in tr + dv] for tr, dv, _ in data], 16),
             "task_train": {t: p.task_train[t] for t in parts if t in p.task_train},
             "data": [[train_specs(p, t), dev_spec(p, t)] for t in parts] if len(parts) > 1 else [train_specs(p, inter), dev_spec(p, inter)], "source": p.source,
-            "where": p.world.model_dump() if p.source == "embedded" else str(data_dir(required=False))}
+            "where": p.world.model_dump() if p.source == "embedded" else str(data_dir(required=False)),
+            **({"loop": 2} if len(parts) > 1 else {})}   # multi-task phase 1 in the one training loop (2026-12-07): the old loop's encoders are not reused
 
 def phase1_dir(p:StudyParams, model:str, inter:str, seed:int) -> Path:
     "Where the phase-1 encoder of (model, inter, seed) is cached (it is there, trained, when the folder holds DONE)."
@@ -285,9 +286,10 @@ def _phase1_distributed(p, model, inter, seed, progress, dist):
 
 def _phase1_to(out, p, base, inter, seed, progress, save:bool=True):
     "Train the phase-1 encoder and move it into the cache at `out` (`save=False`: another process of a launch saves it)."
-    if "+" in inter: m, tok, hist = fit_multitask(p, base, inter, seed, progress)
+    state = out.with_name(out.name + ".state")   # the resumable training state, until it is done
+    if "+" in inter: m, tok, hist = fit_multitask(p, base, inter, seed, progress, ckpt_dir=state)
     else: m, tok, hist = fit(p, base, inter, p.train_for(inter, "intermediate").model_copy(update={"selection": "en-dev"} if p.intermediate_train.selection == "target-dev" else {}),
-                             seed, progress, ckpt_dir=out.with_name(out.name + ".state"))
+                             seed, progress, ckpt_dir=state)
     if not save: return str(out), hist
     tmp = out.with_name(out.name + f".tmp{os.getpid()}")
     save_encoder(m, tok, tmp); atomic_write_json(tmp/"history.json", hist); (tmp/"DONE").write_text("ok\n")

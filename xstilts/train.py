@@ -12,9 +12,10 @@ from .core import XStiltsError
 from .features import collate, length_grouped_batches
 
 # %% auto #0
-__all__ = ['dist_state', 'end_processes', 'is_main_process', 'device', 'use_bf16', 'autocast', 'TrainState', 'adamw',
+__all__ = ['NO_DECAY', 'dist_state', 'end_processes', 'is_main_process', 'device', 'use_bf16', 'autocast', 'TrainState', 'adamw',
            'clip_grads', 'token_norm', 'step_loss', 'fast_dropout', 'cpu_dropout', 'shard', 'mean_loss', 'sync_grads',
-           'train_loop', 'sampling_weights', 'tie_encoders', 'train_multitask']
+           'sampling_weights', 'unique_parameters', 'param_groups', 'eval_steps', 'snapshot', 'train_loop',
+           'tie_encoders', 'train_multitask']
 
 # %% ../nbs/06_train.ipynb #c4053dd9
 def dist_state():
@@ -148,86 +149,138 @@ def sync_grads(params, st):
     flat = _flatten_dense_tensors(grads); torch.distributed.all_reduce(flat); flat /= st.num_processes
     for g, v in zip(grads, _unflatten_dense_tensors(flat, grads)): g.copy_(v)
 
-# %% ../nbs/06_train.ipynb #4371b051
-def train_loop(model,                   # a transformers model whose forward returns `.loss`
-               train_feats:list[dict],  # features with `input_ids` and `labels`
-               tp,                      # `TrainParams` of this phase
-               seed:int,                # seed of batch order and dropout
-               pad_id:int,              # the tokenizer's padding id
-               dev_score=None,          # callable(model) -> float on English dev (higher is better), or None
-               desc:str="train",        # progress-bar label
-               progress:bool=False,     # show a progress bar
-               presorted:bool=False,    # features are already in batch order: consecutive batches, no shuffling (benchmarks)
-               ckpt_dir=None):          # folder for a resumable training state (None: no checkpoints)
-    "Train `model` in place; return the history (losses, dev scores, selected step). Resumes from `ckpt_dir` if it holds a state."
-    from transformers import get_linear_schedule_with_warmup
-    from tqdm.auto import tqdm
-    if not train_feats: raise XStiltsError(f"{desc}: no training examples")
-    dev_ = device(); model.to(dev_); dist = dist_state()
-    torch.manual_seed(seed); rng = random.Random(seed)
-    lengths = [len(f["input_ids"]) for f in train_feats]
-    n_batches = math.ceil(len(train_feats) / tp.batch_size)
-    total = max(1, round(n_batches * tp.epochs))
-    decay = [p for n, p in model.named_parameters() if not any(k in n for k in ("bias", "LayerNorm", "layer_norm"))]
-    rest = [p for n, p in model.named_parameters() if any(k in n for k in ("bias", "LayerNorm", "layer_norm"))]
-    opt = adamw([{"params": decay, "weight_decay": tp.weight_decay}, {"params": rest, "weight_decay": 0.0}], tp.lr, dev_)
-    params = list(model.parameters())   # once: a generator per step costs clipping 0.1 ms
-    norm = token_norm(train_feats)
-    sched = get_linear_schedule_with_warmup(opt, round(tp.warmup * total), total)
-    eval_at = sorted({min(total, round(total * k / (tp.evals_per_epoch * tp.epochs))) for k in range(1, math.ceil(tp.evals_per_epoch * tp.epochs) + 1)} | {total})
-    hist = {"losses": [], "dev": [], "steps": total, "examples": len(train_feats), "bf16": use_bf16(tp.precision, dev_),
-            **({"processes": dist.num_processes} if dist else {})}
-    best, best_state, step, t0, order, pos = -math.inf, None, 0, time.time(), None, 0
-    state = TrainState(ckpt_dir)
-    if state.exists():
-        st = state.load()
-        model.load_state_dict(st["model"]); opt.load_state_dict(st["opt"]); sched.load_state_dict(st["sched"])
-        step, pos, order, hist, best, best_state = st["step"], st["pos"], st["order"], st["hist"], st["best"], st["best_state"]
-        rng.setstate(st["rng"]); torch.set_rng_state(st["torch_rng"])
-        hist.setdefault("resumed_at", []).append(step)
-    bar = tqdm(total=total, initial=step, desc=desc, disable=not progress, mininterval=1)
-    model.train()   # every module (a wrapper's own flag says nothing of the model it wraps); again after each evaluation
-    while step < total:
-        if order is None or pos >= len(order):
-            order = ([list(range(i, min(i + tp.batch_size, len(lengths)))) for i in range(0, len(lengths), tp.batch_size)] if presorted
-                     else length_grouped_batches(lengths, tp.batch_size, rng))
-            pos = 0
-        idx, wt = shard(order[pos], dist); pos += 1
-        batch = {k: v.to(dev_) for k, v in collate([train_feats[i] for i in idx], pad_id).items()}
-        with autocast(tp.precision, dev_), cpu_dropout(dev_): loss = step_loss(model, batch, norm)
-        if wt != 1.0: loss = loss * wt
-        seen = mean_loss(loss, dist)
-        if not torch.isfinite(seen): raise FloatingPointError(f"{desc}: loss is {seen.item()} at step {step}")
-        loss.backward(); sync_grads(params, dist); clip_grads(params, dev_)
-        opt.step(); sched.step(); opt.zero_grad(set_to_none=True)
-        step += 1; hist["losses"].append(round(seen.item(), 5)); bar.update(1)
-        if dev_score is not None and step in eval_at:
-            s = float(dev_score(model)); hist["dev"].append({"step": step, "score": s}); model.train()
-            bar.set_postfix(dev=f"{s:.3f}")
-            if s > best: best, best_state = s, {k: v.detach().clone() for k, v in model.state_dict().items()}
-        if tp.checkpoint_every and step % tp.checkpoint_every == 0 and step < total and (dist is None or dist.is_main_process):
-            state.save(model=model.state_dict(), opt=opt.state_dict(), sched=sched.state_dict(), step=step, pos=pos, order=order,
-                       hist=hist, best=best, best_state=best_state, rng=rng.getstate(), torch_rng=torch.get_rng_state())
-    bar.close()
-    hist["seconds"] = round(time.time() - t0, 2)
-    hist["selection"] = tp.selection if dev_score is not None else "last"
-    if hist["selection"] in ("en-dev", "target-dev") and best_state is not None:
-        model.load_state_dict(best_state)
-        hist["selected_step"] = next(d["step"] for d in hist["dev"] if d["score"] == best)
-        hist["selected_dev"] = best
-    else:
-        hist["selected_step"] = total
-        hist["selected_dev"] = hist["dev"][-1]["score"] if hist["dev"] else None
-    if dist is None or dist.is_main_process: state.clear()
-    return hist
+# %% ../nbs/06_train.ipynb #e3b7c1a9
+NO_DECAY = ("bias", "LayerNorm", "layer_norm")   # parameters AdamW does not decay: a name holding any of these
 
-# %% ../nbs/06_train.ipynb #7a561a7a
 def sampling_weights(sizes:dict, how:str="proportional", temperature:float=2.0) -> dict:
     "Probability of drawing each task per step, from the tasks' sizes."
     w = {t: (n if how == "proportional" else n ** (1 / temperature) if how == "temperature" else 1.0) for t, n in sizes.items()}
     z = sum(w.values())
     return {t: v / z for t, v in w.items()}
 
+def unique_parameters(models:dict) -> list[tuple]:
+    "(name, parameter) of each model in `models`, in order; a parameter they share (an encoder) once, by its first name."
+    seen, out = set(), []
+    for m in models.values():
+        for n, p in m.named_parameters():
+            if id(p) not in seen: seen.add(id(p)); out.append((n, p))
+    return out
+
+def param_groups(named:list, weight_decay:float) -> list[dict]:
+    "AdamW's parameter groups of `named` (name, parameter) pairs: `weight_decay` on weights, none on `NO_DECAY` ones."
+    exempt = [any(k in n for k in NO_DECAY) for n, _ in named]
+    return [{"params": [p for (_, p), e in zip(named, exempt) if not e], "weight_decay": weight_decay},
+            {"params": [p for (_, p), e in zip(named, exempt) if e], "weight_decay": 0.0}]
+
+def eval_steps(total:int, evals:float) -> list[int]:
+    "The steps at which a phase of `total` steps is scored: `evals` times, evenly (a fraction rounds up), and the last."
+    at = {min(total, round(total * k / evals)) for k in range(1, math.ceil(evals) + 1)}
+    return sorted((at | {total}) - {0})
+
+def snapshot(states:dict) -> dict:
+    "A detached copy of `states` (task -> state dict); a tensor they share (one encoder, several heads) is copied once."
+    memo = {}
+    def copy(v):
+        key = (v.data_ptr(), v.dtype, tuple(v.shape), v.stride())
+        if key not in memo: memo[key] = v.detach().clone()
+        return memo[key]
+    return {t: {k: copy(v) for k, v in sd.items()} for t, sd in states.items()}
+
+# %% ../nbs/06_train.ipynb #4371b051
+def train_loop(model,                   # a model whose forward returns `.loss`; several tasks: a map task -> model
+               train_feats,             # features with `input_ids` and `labels`; several tasks: a map task -> features
+               tp,                      # `TrainParams` of this phase
+               seed:int,                # seed of batch order, task draws and dropout
+               pad_id:int,              # the tokenizer's padding id
+               dev_score=None,          # callable(model) -> English dev score (higher is better); a map task -> one; or None
+               desc:str="train",        # progress-bar label
+               progress:bool=False,     # show a progress bar
+               presorted:bool=False,    # features are already in batch order: consecutive batches, no shuffling (benchmarks)
+               ckpt_dir=None):          # folder for a resumable training state (None: no checkpoints)
+    "Train `model` (or a map of models) in place; return the history. Resumes from `ckpt_dir` if it holds a state."
+    from transformers import get_linear_schedule_with_warmup
+    from tqdm.auto import tqdm
+    multi = isinstance(model, dict)   # several tasks; one task is a map of one
+    models, feats = (model, train_feats) if multi else ({"": model}, {"": train_feats})
+    scores = dev_score if multi or dev_score is None else {"": dev_score}
+    tasks = list(models)
+    for t in tasks:
+        if not feats[t]: raise XStiltsError(f"{desc}: no training examples" + (f" of {t}" if multi else ""))
+    dev_ = device(); dist = dist_state()
+    for m in models.values(): m.to(dev_)
+    torch.manual_seed(seed); rng = random.Random(seed)
+    lengths = {t: [len(f["input_ids"]) for f in feats[t]] for t in tasks}
+    n_batches = {t: math.ceil(len(feats[t]) / tp.batch_size) for t in tasks}
+    probs = sampling_weights(n_batches, tp.sampling, tp.temperature)
+    total = max(1, round(sum(n_batches.values()) * tp.epochs))
+    named = unique_parameters(models)
+    params = [p for _, p in named]   # once: a generator per step costs clipping 0.1 ms
+    opt = adamw(param_groups(named, tp.weight_decay), tp.lr, dev_)
+    norms = {t: token_norm(feats[t]) for t in tasks}
+    sched = get_linear_schedule_with_warmup(opt, round(tp.warmup * total), total)
+    eval_at = eval_steps(total, tp.evals_per_epoch * tp.epochs)
+    examples = {t: len(feats[t]) for t in tasks} if multi else len(train_feats)
+    hist = {"losses": [], "dev": [], "steps": total, "examples": examples, "bf16": use_bf16(tp.precision, dev_),
+            **({"processes": dist.num_processes} if dist else {})}
+    if multi: hist.update(tasks=tasks, sampling=tp.sampling, probabilities=probs, task_of_step=[])
+    best, best_state, step, t0 = -math.inf, None, 0, time.time()
+    order, pos = {t: None for t in tasks}, {t: 0 for t in tasks}   # each task's batches of this epoch; the next's index
+    state = TrainState(ckpt_dir)
+    st = state.load() if state.exists() else None
+    if st is not None and st.get("tasks") == tasks:   # an older loop's state (no tasks) is not read: it starts over
+        for t, m in models.items(): m.load_state_dict(st["model"][t])
+        opt.load_state_dict(st["opt"]); sched.load_state_dict(st["sched"])
+        step, pos, order, hist = st["step"], st["pos"], st["order"], st["hist"]
+        best, best_state = st["best"], st["best_state"]
+        rng.setstate(st["rng"]); torch.set_rng_state(st["torch_rng"])
+        hist.setdefault("resumed_at", []).append(step)
+    bar = tqdm(total=total, initial=step, desc=desc, disable=not progress, mininterval=1)
+    # every module (a wrapper's own flag says nothing of the model it wraps); again after each evaluation
+    for m in models.values(): m.train()
+    while step < total:
+        t = tasks[0] if len(tasks) == 1 else rng.choices(tasks, weights=[probs[k] for k in tasks])[0]
+        if order[t] is None or pos[t] >= len(order[t]):
+            n = len(lengths[t])
+            order[t] = ([list(range(i, min(i + tp.batch_size, n))) for i in range(0, n, tp.batch_size)] if presorted
+                        else length_grouped_batches(lengths[t], tp.batch_size, rng))
+            pos[t] = 0
+        idx, wt = shard(order[t][pos[t]], dist); pos[t] += 1
+        batch = {k: v.to(dev_) for k, v in collate([feats[t][i] for i in idx], pad_id).items()}
+        with autocast(tp.precision, dev_), cpu_dropout(dev_): loss = step_loss(models[t], batch, norms[t])
+        if wt != 1.0: loss = loss * wt
+        seen = mean_loss(loss, dist)
+        if not torch.isfinite(seen):
+            raise FloatingPointError(f"{desc}: {t + ' ' if multi else ''}loss is {seen.item()} at step {step}")
+        loss.backward(); sync_grads(params, dist); clip_grads(params, dev_)
+        opt.step(); sched.step(); opt.zero_grad(set_to_none=True)
+        step += 1; hist["losses"].append(round(seen.item(), 5)); bar.update(1)
+        if multi: hist["task_of_step"].append(t)
+        if scores is not None and step in eval_at:
+            per = {k: float(scores[k](models[k])) for k in tasks}
+            s = float(np.mean(list(per.values())))   # one task: its score
+            hist["dev"].append({"step": step, "score": s, **({"per_task": per} if multi else {})})
+            for m in models.values(): m.train()
+            bar.set_postfix(dev=f"{s:.3f}")
+            if s > best: best, best_state = s, snapshot({k: m.state_dict() for k, m in models.items()})
+        if tp.checkpoint_every and step % tp.checkpoint_every == 0 and step < total and (dist is None or dist.is_main_process):
+            state.save(tasks=tasks, model={k: m.state_dict() for k, m in models.items()}, opt=opt.state_dict(),
+                       sched=sched.state_dict(), step=step, pos=pos, order=order, hist=hist, best=best, best_state=best_state,
+                       rng=rng.getstate(), torch_rng=torch.get_rng_state())
+    bar.close()
+    hist["seconds"] = round(time.time() - t0, 2)
+    hist["selection"] = tp.selection if scores is not None else "last"
+    if hist["selection"] in ("en-dev", "target-dev") and best_state is not None:
+        for k, m in models.items(): m.load_state_dict(best_state[k])
+        hist["selected_step"] = next(d["step"] for d in hist["dev"] if d["score"] == best)
+        hist["selected_dev"] = best
+    else:
+        hist["selected_step"] = total
+        hist["selected_dev"] = hist["dev"][-1]["score"] if hist["dev"] else None
+    if multi: hist["selected_dev_per_task"] = {d["step"]: d["per_task"] for d in hist["dev"]}.get(hist["selected_step"])
+    if dist is None or dist.is_main_process: state.clear()
+    return hist
+
+# %% ../nbs/06_train.ipynb #7a561a7a
 def tie_encoders(models:dict):
     "Make every model in `models` share one encoder (in place; one with a pooler if any head needs it); return it."
     ms = list(models.values())
@@ -237,57 +290,15 @@ def tie_encoders(models:dict):
         if m.get_output_embeddings() is not None: m.tie_weights()   # a masked-LM head: tie its output layer to the shared embeddings
     return shared
 
-def train_multitask(models:dict,        # task -> model with a head for it (encoders tied with `tie_encoders`)
+def train_multitask(models:dict,        # task -> model with a head for it
                     feats:dict,         # task -> training features
                     tp,                 # TrainParams: lr, schedule, sampling, temperature, epochs, selection
                     seed:int,
                     pad_id:int,
                     dev_scores:dict,    # task -> callable(model) -> English dev score
                     desc:str="multi-task",
-                    progress:bool=False):
-    "Train several heads on one shared encoder; return the history (per-task losses and dev scores, selection)."
-    from transformers import get_linear_schedule_with_warmup
-    from tqdm.auto import tqdm
-    dev_ = device(); tasks = list(models); dist = dist_state()
+                    progress:bool=False,
+                    ckpt_dir=None):     # folder for a resumable training state (None: no checkpoints)
+    "Train several heads on one shared encoder (tied here) with `train_loop`; return the history."
     tie_encoders(models)
-    for m in models.values(): m.to(dev_)
-    torch.manual_seed(seed); rng = random.Random(seed)
-    nb = {t: math.ceil(len(feats[t]) / tp.batch_size) for t in tasks}
-    probs = sampling_weights(nb, tp.sampling, tp.temperature)
-    total = max(1, round(sum(nb.values()) * tp.epochs))
-    params = list({id(p): p for m in models.values() for p in m.parameters()}.values())
-    opt = adamw([{"params": params, "weight_decay": tp.weight_decay}], tp.lr, dev_)
-    norms = {t: token_norm(feats[t]) for t in tasks}
-    sched = get_linear_schedule_with_warmup(opt, round(tp.warmup * total), total)
-    lengths = {t: [len(f["input_ids"]) for f in feats[t]] for t in tasks}
-    queues = {t: [] for t in tasks}
-    eval_at = {min(total, round(total * k / max(1, round(tp.evals_per_epoch * tp.epochs)))) for k in range(1, max(1, round(tp.evals_per_epoch * tp.epochs)) + 1)} | {total}
-    hist = {"tasks": tasks, "sampling": tp.sampling, "probabilities": probs, "steps": total, "losses": [], "task_of_step": [], "dev": [],
-            "examples": {t: len(feats[t]) for t in tasks}, "bf16": use_bf16(tp.precision, dev_), **({"processes": dist.num_processes} if dist else {})}
-    best, best_state, t0 = -math.inf, None, time.time()
-    for step in tqdm(range(1, total + 1), desc=desc, disable=not progress, mininterval=1):
-        t = rng.choices(tasks, weights=[probs[k] for k in tasks])[0]
-        if not queues[t]: queues[t] = length_grouped_batches(lengths[t], tp.batch_size, rng)
-        idx, wt = shard(queues[t].pop(), dist)
-        m = models[t]; m.train()
-        batch = {k: v.to(dev_) for k, v in collate([feats[t][i] for i in idx], pad_id).items()}
-        with autocast(tp.precision, dev_), cpu_dropout(dev_): loss = step_loss(m, batch, norms[t])
-        if wt != 1.0: loss = loss * wt
-        seen = mean_loss(loss, dist)
-        if not torch.isfinite(seen): raise FloatingPointError(f"{desc}: {t} loss is {seen.item()} at step {step}")
-        loss.backward(); sync_grads(params, dist); clip_grads(params, dev_)
-        opt.step(); sched.step(); opt.zero_grad(set_to_none=True)
-        hist["losses"].append(round(seen.item(), 5)); hist["task_of_step"].append(t)
-        if step in eval_at:
-            per = {k: float(dev_scores[k](models[k])) for k in tasks}
-            s = float(np.mean(list(per.values()))); hist["dev"].append({"step": step, "score": s, "per_task": per})
-            if s > best: best, best_state = s, {k: {n: v.detach().clone() for n, v in models[k].state_dict().items()} for k in tasks}
-    hist["seconds"] = round(time.time() - t0, 2)
-    hist["selection"] = tp.selection if tp.selection != "target-dev" else "en-dev"
-    if hist["selection"] == "en-dev" and best_state is not None:
-        for k in tasks: models[k].load_state_dict(best_state[k])
-        hist["selected_step"] = next(d["step"] for d in hist["dev"] if d["score"] == best)
-    else: hist["selected_step"] = total
-    sel = next(d for d in hist["dev"] if d["step"] == hist["selected_step"])
-    hist["selected_dev"], hist["selected_dev_per_task"] = sel["score"], sel["per_task"]
-    return hist
+    return train_loop(models, feats, tp, seed, pad_id, dev_scores, desc=desc, progress=progress, ckpt_dir=ckpt_dir)
