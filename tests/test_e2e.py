@@ -188,3 +188,4 @@ def test_quick_real_study_records_substitution(xs_env):
     assert sorted(preds.language.unique()) == ["ar", "de", "en", "zh"] and (preds.groupby("language").size() == 100).all()
     html = (reports/"summary.html").read_text()
     assert "mnli:train → snli:dev + anli:dev" in html
+    assert html.index('id="design"') < html.index("mnli:train → snli:dev + anli:dev") < html.index('id="findings"'), "the substitution is in the design box"

@@ -149,10 +149,10 @@ def findings(p:StudyParams,              # the study
         pm, a = prim[prim.model == model], avg[avg.model == model] if len(avg) else avg
         if len(a):
             best, worst = a.iloc[0], a.iloc[-1]   # sorted by Δ
-            v = lambda r: "significant after Holm" if r["significant"] else "inconclusive"
-            s = (f"<b>{model}</b>, averaged over its {int(best.n_targets)} unflagged targets: the best intermediate task, {best.inter}, "
-                 f"changes the zero-shot score by {_pts(best)} points ({v(best)})")
-            if len(a) > 1: s += f"; the worst, {worst.inter}, by {_pts(worst)} ({v(worst)})"
+            v = lambda r: ("inconclusive" if not r["significant"] else "a gain" if r["delta"] > 0 else "a loss") + (", Holm across its tasks" if r["significant"] else "")
+            s = (f"<b>{model}</b>, averaged over its {int(best.n_targets)} unflagged targets: the largest Δ, {best.inter}'s, is "
+                 f"{_pts(best)} points ({v(best)})")
+            if len(a) > 1: s += f"; the smallest, {worst.inter}'s, {_pts(worst)} ({v(worst)})"
             out.append(s + ".")
         counts = pm.verdict.str.split(" \\(").str[0].value_counts()
         c = ", ".join(f"{counts.get(k, 0)} {k}" for k in VERDICTS)
