@@ -104,12 +104,13 @@ def verdict_agreement(a:pd.DataFrame,          # `primary_table` of one run of t
                       names:tuple=("A", "B"),  # what tells the runs apart (e.g. ("bf16", "fp32"))
                       key:tuple=("model", "target", "intermediate"),
                      ) -> pd.DataFrame:
-    "Each primary comparison's Δ [CI] and verdict in both runs, and their `AGREEMENT` ('same', 'differs', 'flip', 'missing')."
+    "Each primary comparison's Δ [CI] and verdict in both runs, and their `AGREEMENT` ('same', 'differs', 'flip', 'missing'); verdicts compare by kind ('not tested (…)' is 'not tested', whatever the reason)."
     key, shown = list(key), [c for c in ("Δ ×100 [95% CI, unadjusted]", "verdict") if c in a and c in b]
     m = a[key + shown].merge(b[key + shown], on=key, how="outer", suffixes=[f" ({n})" for n in names])
     va, vb = m[f"verdict ({names[0]})"], m[f"verdict ({names[1]})"]
     def one(x, y):
         if pd.isna(x) or pd.isna(y): return "missing"
+        x, y = x.split(" (")[0], y.split(" (")[0]
         if x == y: return "same"
         return "flip" if {x, y} == {"supported", "contradicted"} else "differs"
     return m.assign(agreement=[one(x, y) for x, y in zip(va, vb)])
