@@ -93,12 +93,12 @@ def appendix(tables:dict,        # title -> DataFrame (its index dropped: make c
 # %% ../nbs/18_document.ipynb #f888b186
 def _models(p:StudyParams, preds:pd.DataFrame) -> list[tuple[str, list[int], str]]:
     "Each encoder of the study (its draws pooled): name, its draws, and its kind in words with its size."
-    from xstilts.models import parse_model, non_embedding_params
+    from xstilts.models import parse_model, non_embedding_params, SHAPES
     d = with_draws(preds[["model"]].drop_duplicates()) if len(preds) else pd.DataFrame(columns=["model", "draw"])
     out = []
     for m in sorted(dict.fromkeys(d.model), key=lambda m: m.startswith("random-")):   # pretrained first, controls after
-        spec, n = parse_model(m), non_embedding_params(m)
-        size = f"{n:,} non-embedding parameters" if n else "pretrained checkpoint"
+        spec, n, shape = parse_model(m), non_embedding_params(m), SHAPES.get(m)
+        size = (f"{shape[0]} layers, hidden {shape[1]}, FFN {shape[2]}: " if shape else "") + (f"{n:,} non-embedding parameters" if n else "pretrained checkpoint")
         kind = {"tiny": "pretrained here", "random": "never pretrained (control)"}.get(spec.kind, spec.kind)
         out.append((m, sorted(d[d.model == m].draw.unique().tolist()), f"{kind}, {size}"))
     return out
@@ -119,7 +119,7 @@ def design_box(p:StudyParams,             # the study
         data = {"local": "real datasets in their original formats (XSTILTS_DATA)", "hub": "the Hugging Face hub"}[p.source]
         lang = f"English + {len(zs)}: {', '.join(zs)}"
     data += "; substituted: " + "; ".join(substitutions) if substitutions else ""
-    ms = "; ".join(f"<code>{m}</code> ({k}" + (f", {len(dr)} pretraining draws" if len(dr) > 1 else "") + ")" for m, dr, k in _models(p, preds))
+    ms = "; ".join(f"<code>{m}</code> ({k}" + (f", {len(dr)} pretraining draws: {', '.join(map(str, dr))}" if len(dr) > 1 else "") + ")" for m, dr, k in _models(p, preds))
     grids = p.grids()
     seeds = f"{len(p.seeds)} per draw ({', '.join(map(str, p.seeds))})" + "".join(
         f"; {n}: {len(g[3])}" for n, g in list(grids.items())[1:] if g[3] != p.seeds)
@@ -127,6 +127,7 @@ def design_box(p:StudyParams,             # the study
     per_lang = clean.groupby(["model", "inter", "target", "seed", "language"]).size() if len(clean) else pd.Series(dtype=int)
     size = f"{int(per_lang.median())} examples per language (median; {p.eval_split} split)" if len(per_lang) else "–"
     pert = "; ".join(f"{x.name} at {', '.join(f'{s:g}' for s in x.strengths)}" + (f" on the first {x.max_examples}" if x.max_examples else "") for x in p.perturbations)
+    pert += f" (perturbation seed {p.perturb_seed})" if pert else ""
     iv = (f"95% intervals, paired, over pretraining draws, seeds and examples (hierarchical bootstrap, {p.bootstrap:,} resamples, "
           f"studentized); primary family: {FAMILIES['primary'][0]}, Holm; secondary: {FAMILIES['secondary'][0]}, Benjamini-Hochberg")
     rows = [("Data", data), ("Languages", lang), ("Encoders", ms), ("Intermediate", ", ".join(i for i in p.all_intermediates if i != "none") + " (against none: the baseline)"),
@@ -195,7 +196,7 @@ def limitations(p:StudyParams, preds:pd.DataFrame, tt:pd.DataFrame, env:dict|Non
     out = []
     if p.source == "embedded": out.append("The languages are synthetic (generated offline): transfer between them is not transfer between real languages.")
     ms = [(m, k) for m, _, k in _models(p, preds) if k.startswith("pretrained here")]
-    if ms: out.append("Tiny encoders (" + "; ".join(f"{m}: {k.split(', ')[1]}" for m, k in ms) + "), some 10⁴ times smaller than XLM-R large.")
+    if ms: out.append("Tiny encoders (" + "; ".join(f"{m}: {k.split(': ')[-1]}" for m, k in ms) + "), some 10⁴ times smaller than XLM-R large.")
     prim = tt[tt.family == "primary"] if len(tt) else tt
     if len(prim):
         d, s = int(prim.n_draws.max()), int(prim.n_seeds.max())
