@@ -13,7 +13,7 @@ from .report import fmt_delta, with_draws, CLAIM_RULES
 
 # %% auto #0
 __all__ = ['STYLE', 'table_html', 'top_rows', 'appendix', 'design_box', 'findings', 'findings_html', 'claims_grid',
-           'limitations_html', 'limitations', 'draw_strip', 'control_figure', 'forest']
+           'limitations_html', 'limitations', 'draw_strip', 'control_figure', 'forest', 'language_forest']
 
 # %% ../nbs/18_document.ipynb #4d54f1cf
 STYLE = """<style>
@@ -283,5 +283,34 @@ def forest(tt:pd.DataFrame,   # `report.transfer_table`
     ax.set_yticks(y, [f"{r.target}: {r.inter}" for _, r in t.iterrows()], fontsize=8)
     ax.set_xlabel("Δ vs baseline, points (×100), 95% CI")
     ax.set_title(f"{model}: {'zero-shot average' if language is None else language} ({perturbation}); green supported, red contradicted", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+def language_forest(tt:pd.DataFrame,   # `report.transfer_table`
+                    model:str,         # one encoder
+                    order:list|None=None, # languages top to bottom (e.g. by resource level); default: as in `tt`
+                    perturbation:str="clean"):
+    "Δ ×100 with its 95% interval per language, a panel per target and a colour per intermediate task; filled: significant (BH, secondary)."
+    import matplotlib.pyplot as plt
+    t = tt[(tt.model == model) & (tt.perturbation == perturbation) & (tt.language != SOURCE_LANG) & ~tt.language.isin(AVG_LABEL.values())]
+    if t.empty: return None
+    targets, inters = sorted(t.target.unique()), sorted(t.inter.unique())
+    langs = [l for l in (order or dict.fromkeys(t.language)) if l in set(t.language)]
+    fig, axes = plt.subplots(1, len(targets), figsize=(min(2.3 * len(targets), 13.5), 0.28 * len(langs) + 1.4), squeeze=False, sharey=True)
+    colours = dict(zip(inters, plt.cm.tab10(np.arange(len(inters)) % 10)))
+    for ax, target in zip(axes[0], targets):
+        for k, i in enumerate(inters):
+            g = t[(t.target == target) & (t.inter == i)].set_index("language").reindex(langs)
+            y = np.arange(len(langs)) + (k - (len(inters) - 1) / 2) * 0.15
+            ok = g.delta.notna().to_numpy()
+            ax.errorbar(100 * g.delta[ok], y[ok], xerr=[100 * (g.delta - g.lo)[ok], 100 * (g.hi - g.delta)[ok]], fmt="none", ecolor=colours[i], lw=0.8)
+            sig = (g.significant == True).to_numpy() & ok
+            ax.scatter(100 * g.delta[ok & ~sig], y[ok & ~sig], s=12, facecolors="white", edgecolors=[colours[i]], label=None)
+            ax.scatter(100 * g.delta[sig], y[sig], s=12, color=colours[i], label=i if target == targets[0] else None)
+        ax.axvline(0, color="black", lw=0.7); ax.set_title(target, fontsize=9); ax.tick_params(labelsize=7)
+        ax.set_xlabel("Δ vs baseline, points", fontsize=8)
+    axes[0][0].set_yticks(range(len(langs)), langs); axes[0][0].invert_yaxis()
+    fig.legend(*axes[0][0].get_legend_handles_labels(), fontsize=7, loc="lower right")
+    fig.suptitle(f"{model}: Δ per language (95% CI; filled: significant after Benjamini-Hochberg, secondary)", fontsize=10)
     fig.tight_layout()
     return fig
