@@ -201,7 +201,7 @@ def limitations(p:StudyParams, preds:pd.DataFrame, tt:pd.DataFrame, env:dict|Non
     if len(prim):
         d, s = int(prim.n_draws.max()), int(prim.n_seeds.max())
         out.append(f"{d} pretraining draw{'s' if d > 1 else ''} × {s} seed{'s' if s > 1 else ''} per comparison: the interval has "
-                   f"{max(d if d > 1 else s, 1) - 1} degrees of freedom at the replicate level, so only large effects are decided.")
+                   f"{(k := max(d if d > 1 else s, 1) - 1)} degree{'' if k == 1 else 's'} of freedom at the replicate level, so only large effects are decided.")
     if env and "cpu_bf16_kernels" in env:
         out.append(f"Computed on {env.get('cpu_capability')} CPU kernels {'with' if env['cpu_bf16_kernels'] else 'without'} bf16: "
                    "other kernels pretrain other encoders from the same recipe (another draw), which the draws interval covers.")
