@@ -12,8 +12,9 @@ from .stats import FAMILIES, VERDICTS, AVG_LABEL, SOURCE_LANG, fmt_p
 from .report import fmt_delta, with_draws, CLAIM_RULES
 
 # %% auto #0
-__all__ = ['STYLE', 'table_html', 'top_rows', 'appendix', 'design_box', 'findings', 'findings_html', 'claims_grid',
-           'limitations_html', 'limitations', 'draw_strip', 'control_figure', 'forest', 'language_forest']
+__all__ = ['STYLE', 'MAJORITY_FORMATS', 'table_html', 'top_rows', 'appendix', 'design_box', 'findings', 'findings_html',
+           'claims_grid', 'limitations_html', 'limitations', 'majority_scores', 'draw_strip', 'control_figure',
+           'forest', 'language_forest', 'scale_points', 'scale_figure', 'ranking_figure']
 
 # %% ../nbs/18_document.ipynb #4d54f1cf
 STYLE = """<style>
@@ -207,6 +208,31 @@ def limitations(p:StudyParams, preds:pd.DataFrame, tt:pd.DataFrame, env:dict|Non
                    "other kernels pretrain other encoders from the same recipe (another draw), which the draws interval covers.")
     return out
 
+# %% ../nbs/18_document.ipynb #a1d0c3e2
+MAJORITY_FORMATS = ("classification", "pair-classification", "multiple-choice", "tagging")
+
+def majority_scores(preds:pd.DataFrame  # `results.load_predictions` (clean rows are used; gold is the same for every run)
+                   ) -> dict:
+    "target -> {language: score ×100} of always predicting the label (tagging: the tag) most frequent in the English evaluation set."
+    import json
+    from collections import Counter
+    from xstilts.tasks import get_task
+    from xstilts.metrics import get_metric
+    out = {}
+    if preds.empty: return out
+    c = preds[preds.perturbation == "clean"].drop_duplicates(["target", "language", "example_id"])
+    for target, g in c.groupby("target", sort=True):
+        t = get_task(target)
+        if t.format not in MAJORITY_FORMATS or SOURCE_LANG not in set(g.language): continue
+        tagging = t.format == "tagging"
+        gold = {l: [json.loads(x) for x in s.gold] if tagging else list(s.gold) for l, s in g.groupby("language", sort=True)}
+        en = [x for s in gold[SOURCE_LANG] for x in s] if tagging else gold[SOURCE_LANG]
+        if not en: continue
+        top = Counter(en).most_common(1)[0][0]
+        metric = get_metric(t.metric)
+        out[target] = {l: 100 * float(metric(gl, [[top] * len(s) for s in gl] if tagging else [top] * len(gl), lang=l)[0]) for l, gl in gold.items()}
+    return out
+
 # %% ../nbs/18_document.ipynb #e6232600
 def _chance(target:str) -> float|None:
     "Chance accuracy of a classification or multiple-choice target (×100), else None."
@@ -217,6 +243,7 @@ def _chance(target:str) -> float|None:
 
 def draw_strip(metrics:pd.DataFrame,  # `results.load_metrics`
                model:str,             # the encoder (its draws pooled)
+               majority:dict|None=None, # `majority_scores`: its zero-shot average drawn dotted
               ):
     "Each run's zero-shot average (×100; one point a pretraining draw × seed) per target and intermediate task, chance dashed."
     import matplotlib.pyplot as plt
@@ -239,10 +266,14 @@ def draw_strip(metrics:pd.DataFrame,  # `results.load_metrics`
         ax.set_xticks(range(len(inters)), inters, rotation=45, fontsize=8); ax.set_title(t, fontsize=9)
         ax.set_ylabel("zero-shot average ×100" if t == targets[0] else "")
     axes[0][0].legend(fontsize=7, loc="best")
-    fig.suptitle(f"{model}: each run (pretraining draw × seed), the mean as a bar; dashed: chance", fontsize=10); fig.tight_layout()
+    for ax, t in zip(axes[0], targets):
+        zs = [v for l, v in (majority or {}).get(t, {}).items() if l != SOURCE_LANG]
+        if zs: ax.axhline(float(np.mean(zs)), ls=":", color="tab:orange", lw=1.0)
+    fig.suptitle(f"{model}: each run (pretraining draw × seed), the mean as a bar; dashed: chance" + (", dotted: majority class" if majority else ""), fontsize=10)
+    fig.tight_layout()
     return fig
 
-def control_figure(metrics:pd.DataFrame, model:str, control:str):
+def control_figure(metrics:pd.DataFrame, model:str, control:str, majority:dict|None=None):
     "The baseline's zero-shot score per target and language (×100): the pretrained encoder (its draws and seeds averaged) against its never-pretrained control."
     import matplotlib.pyplot as plt
     m = with_draws(metrics[(metrics.perturbation == "clean") & (metrics.inter == "none")]) if len(metrics) else metrics
@@ -258,8 +289,12 @@ def control_figure(metrics:pd.DataFrame, model:str, control:str):
         lo, hi = float(np.nanmin(x.to_numpy())), float(np.nanmax(x.to_numpy()))
         ax.plot([lo, hi], [lo, hi], color="grey", lw=0.8)
         if (ch := _chance(t)) is not None: ax.axvline(ch, ls="--", color="grey", lw=0.6); ax.axhline(ch, ls="--", color="grey", lw=0.6)
+        if majority and t in majority:
+            mj = float(np.mean([v for l, v in majority[t].items() if l in x.index] or [np.nan]))
+            if np.isfinite(mj): ax.axhline(mj, ls=":", color="tab:orange", lw=0.9)
         ax.set_title(t, fontsize=9); ax.set_xlabel(f"{control} ×100", fontsize=8); ax.set_ylabel(f"{model} ×100" if t == targets[0] else "", fontsize=8)
-    fig.suptitle(f"Baseline per language: {model} (pretrained) against {control} (never pretrained); above the diagonal: pretraining helps", fontsize=10)
+    fig.suptitle(f"Baseline per language: {model} (pretrained) against {control} (never pretrained); above the diagonal: pretraining helps"
+                 + ("; dotted: majority class (mean over languages)" if majority else ""), fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -312,5 +347,71 @@ def language_forest(tt:pd.DataFrame,   # `report.transfer_table`
     axes[0][0].set_yticks(range(len(langs)), langs); axes[0][0].invert_yaxis()
     fig.legend(*axes[0][0].get_legend_handles_labels(), fontsize=7, loc="lower right")
     fig.suptitle(f"{model}: Δ per language (95% CI; filled: significant after Benjamini-Hochberg, secondary)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+# %% ../nbs/18_document.ipynb #b52c0f02
+def scale_points(metrics:pd.DataFrame,  # `results.load_metrics`
+                 groups:dict,            # `report.draw_groups`: size -> its draws' model names
+                ) -> pd.DataFrame:
+    "Per size × draw × target × intermediate task: Δ = intermediate − baseline (zero-shot average ×100, each side the mean over its seeds)."
+    from xstilts.models import non_embedding_params
+    sizes = [g for g in groups if non_embedding_params(g)]
+    draw_of = {d: (g, k) for g in sizes for k, d in enumerate(groups[g])}
+    m = metrics[(metrics.perturbation == "clean") & (metrics.language != SOURCE_LANG) & metrics.model.isin(draw_of)] if len(metrics) else metrics
+    if m.empty: return pd.DataFrame(columns=["size", "params", "model", "draw", "target", "inter", "delta"])
+    run = m.groupby(["model", "inter", "target", "seed"])["value"].mean().groupby(["model", "inter", "target"]).mean() * 100
+    base = run.xs("none", level="inter")
+    rows = [dict(size=draw_of[mo][0], params=non_embedding_params(draw_of[mo][0]), model=mo, draw=draw_of[mo][1], target=t, inter=i, delta=v - base[(mo, t)])
+            for (mo, i, t), v in run.items() if i != "none" and (mo, t) in base.index]
+    return pd.DataFrame(rows)
+
+def scale_figure(metrics:pd.DataFrame, groups:dict):
+    "RQ6: each draw's Δ (points) against non-embedding parameters (log), a panel per target, a colour per intermediate task; each size's mean over draws with a 95% t-interval over draws."
+    import matplotlib.pyplot as plt
+    from scipy import stats as st
+    d = scale_points(metrics, groups)
+    if d.empty or d["size"].nunique() < 2: return None
+    targets, inters = sorted(d.target.unique()), sorted(d.inter.unique())
+    colours = dict(zip(inters, plt.cm.tab10(np.arange(len(inters)) % 10)))
+    fig, axes = plt.subplots(1, len(targets), figsize=(min(2.7 * len(targets), 13.5), 2.9), squeeze=False, sharey=True)
+    for ax, t in zip(axes[0], targets):
+        for k, i in enumerate(inters):
+            g = d[(d.target == t) & (d.inter == i)]
+            if g.empty: continue
+            shift = 1.12 ** (k - (len(inters) - 1) / 2)   # side by side on the log axis
+            ax.scatter(g.params * shift, g.delta, s=10, color=colours[i], alpha=0.45, lw=0)
+            s = g.groupby("params").delta.agg(["mean", "std", "count"]).reset_index()
+            half = [st.t.ppf(0.975, n - 1) * sd / np.sqrt(n) if n > 1 else np.nan for sd, n in zip(s["std"], s["count"])]
+            ax.errorbar(s.params * shift, s["mean"], yerr=half, fmt="o-", ms=4, lw=1, capsize=2, color=colours[i], label=i if t == targets[0] else None)
+        ax.axhline(0, color="black", lw=0.7); ax.set_xscale("log"); ax.set_title(t, fontsize=9); ax.tick_params(labelsize=7)
+        ax.set_xlabel("non-embedding parameters", fontsize=8)
+    axes[0][0].set_ylabel("Δ vs baseline, points (×100)", fontsize=8)
+    fig.legend(*axes[0][0].get_legend_handles_labels(), fontsize=7, loc="lower right")
+    fig.suptitle(f"Scale ({', '.join(sorted(d['size'].unique(), key=lambda g: d[d['size'] == g].params.iloc[0]))}): each pretraining draw's Δ (dots), "
+                 "the mean over draws with a 95% t-interval", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+# %% ../nbs/18_document.ipynb #c7e1a002
+def ranking_figure(scores:pd.DataFrame,  # `rank.score_ranking` (or `rank.score_study`'s second table)
+                   model:str):
+    "Per estimator: mean Spearman ρ and regret@1 (points) with 95% intervals over cells; all targets filled, each target open."
+    import matplotlib.pyplot as plt
+    s = scores[scores.model == model]
+    if s.empty: return None
+    est = list(dict.fromkeys(s.estimator)); y = {e: k for k, e in enumerate(est)}
+    fig, axes = plt.subplots(1, 2, figsize=(10, 0.32 * len(est) + 1.3), sharey=True)
+    for ax, col, label, ref in ((axes[0], "rho", "Spearman ρ, estimated vs measured Δ", 0.0), (axes[1], "regret", "regret@1, points (×100)", 0.0)):
+        a = s[s.by == "all"]
+        ax.errorbar(a[col], [y[e] for e in a.estimator], xerr=[(a[col] - a[f"{col}_lo"]).clip(lower=0), (a[f"{col}_hi"] - a[col]).clip(lower=0)],
+                    fmt="o", color="black", ms=5, capsize=2, label="all targets (zero-shot average)")
+        t = s[s.by == "target"]
+        for k, (target, g) in enumerate(t.groupby("target", sort=True)):
+            ax.scatter(g[col], [y[e] + 0.18 + 0.06 * k for e in g.estimator], s=14, facecolors="white", edgecolors=plt.cm.tab10(k % 10), label=target)
+        ax.axvline(ref, color="grey", lw=0.7); ax.set_xlabel(label, fontsize=8); ax.tick_params(labelsize=7)
+    axes[0].set_yticks(range(len(est)), est); axes[0].invert_yaxis()
+    axes[1].legend(fontsize=7, loc="best")
+    fig.suptitle(f"{model}: how well each estimator ordered the intermediate tasks (95% bootstrap CI over cells; right: lower is better)", fontsize=10)
     fig.tight_layout()
     return fig

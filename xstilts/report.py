@@ -17,8 +17,8 @@ __all__ = ['DEGENERATE_SHARE', 'CHANCE_MARGIN', 'QA_F1_FLOOR', 'AGREEMENT', 'PAP
            'best_per_target', 'verdict_agreement', 'transfer_heatmap', 'language_facts', 'language_table', 'control_of',
            'control_table', 'robustness_summary', 'robustness_tests', 'kept_share_tests', 'robustness_curves',
            'alignment_table', 'alignment_summary', 'target_average', 'claims_table', 'resource_gap', 'seed_table',
-           'strength_interactions', 'scale_interactions', 'scale_curves', 'draw_groups', 'draw_table', 'draw_tests',
-           'scale_draw_tests', 'provenance', 'kernels_warning', 'methods_text']
+           'strength_interactions', 'scale_interactions', 'draw_groups', 'draw_table', 'draw_tests', 'scale_draw_tests',
+           'provenance', 'kernels_warning', 'methods_text']
 
 # %% ../nbs/12_report.ipynb #b440eb3c
 DEGENERATE_SHARE = 0.9   # a baseline predicting one class for this share of a language's examples is degenerate
@@ -480,24 +480,6 @@ def scale_interactions(preds:pd.DataFrame, p) -> pd.DataFrame:
     d = paired_deltas(preds[preds.model.isin(models)]).assign(level=lambda t: t.model)
     out = interaction_table(d, {m: float(np.log10(non_embedding_params(m))) for m in models}, by=["target", "perturbation"], n=p.bootstrap, alpha=p.alpha)
     return out.rename(columns={"levels": "models (small < large)"})
-
-def scale_curves(tt:pd.DataFrame, language:str="avg-zero-shot", perturbation:str="clean"):
-    "Δ (×100, 95% CI) against the encoder's non-embedding parameters, one panel per target, a line per intermediate task."
-    import matplotlib.pyplot as plt
-    from xstilts.models import non_embedding_params, parse_model
-    t = tt[(tt.language == language) & (tt.perturbation == perturbation)]
-    t = t[[parse_model(m).kind != "random" and parse_model(m).draw is None and bool(non_embedding_params(m)) for m in t.model]]
-    if t.model.nunique() < 2: return None
-    targets = sorted(t.target.unique())
-    fig, axes = plt.subplots(1, len(targets), figsize=(3.2 * len(targets), 2.8), squeeze=False)
-    for ax, target in zip(axes[0], targets):
-        for inter, g in t[t.target == target].groupby("inter"):
-            g = g.assign(x=[non_embedding_params(m) for m in g.model]).sort_values("x")
-            ax.errorbar(g.x, 100 * g.delta, yerr=[100 * (g.delta - g.lo), 100 * (g.hi - g.delta)], marker="o", capsize=3, label=inter)
-        ax.axhline(0, color="grey", lw=0.8); ax.set_xscale("log"); ax.set_title(target, fontsize=9)
-        ax.set_xlabel("non-embedding parameters"); ax.set_ylabel(f"Δ vs baseline ×100 ({language})")
-    axes[0][0].legend(fontsize=8); fig.suptitle(f"Scale: Δ with 95% CI ({perturbation})"); fig.tight_layout()
-    return fig
 
 # %% ../nbs/12_report.ipynb #d7a1e002
 def draw_groups(models) -> dict:
