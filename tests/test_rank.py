@@ -131,3 +131,39 @@ def test_rank_command_end_to_end(xs_env):
     from xstilts.core import load_params
     p = load_params("params/embedded.yaml", {"models": ["tiny-xs"], "seeds": [1], "intermediates": ["none", "mnli", "ccg"]}, quick=True)
     assert np.allclose(rank_table(rows, p)[list(ESTIMATORS)].fillna(9).to_numpy(), t[list(ESTIMATORS)].fillna(9).to_numpy())
+
+
+def test_tune_fits_on_another_study_and_the_report_scores_it(xs_env, monkeypatch):
+    "`tune`: weights fitted on study A's records land beside B's runs; `score_study` of B then scores `combined`; A on A is refused."
+    import xstilts.report, xstilts.results
+    from xstilts.core import load_params, XStiltsError
+    from xstilts.rank import tune, rank_paths, score_study
+    a = load_params("params/embedded.yaml", {"study": "tune-a"}, quick=True)
+    b = load_params("params/embedded.yaml", {"study": "tune-b"}, quick=True)
+    g = np.random.default_rng(1)
+    def study(seed_shift):
+        rows, tt = [], []
+        for t in ("xnli", "udpos"):
+            for l in ("en", "xa", "xb"):
+                pr = g.normal(size=4)
+                for k in range(4):
+                    rows.append(dict(model="tiny-xs", inter=f"i{k}", target=t, seed=1, language=l, probe=pr[k], logme=g.normal(),
+                                     alignment=g.normal(), random=g.uniform(), same_format=0.0, english_dev=0.1))
+                    tt.append(dict(model="tiny-xs", inter=f"i{k}", target=t, language=l, perturbation="clean", delta=0.01 * pr[k]))
+            tt += [dict(model="tiny-xs", inter=f"i{k}", target=t, language="avg-zero-shot", perturbation="clean",
+                        delta=np.mean([r["delta"] for r in tt if r["target"] == t and r["inter"] == f"i{k}" and r["language"] != "en"])) for k in range(4)]
+        return pd.DataFrame(rows), pd.DataFrame(tt)
+    (ra, tta), (rb, ttb) = study(0), study(1)
+    for s, r in (("tune-a", ra), ("tune-b", rb)):
+        rank_paths(s)["record"].parent.mkdir(parents=True, exist_ok=True); r.to_parquet(rank_paths(s)["record"])
+    monkeypatch.setattr(xstilts.results, "load_predictions", lambda study, runs=None: pd.DataFrame({"x": [1]}))
+    monkeypatch.setattr(xstilts.report, "transfer_table", lambda preds, p: tta)
+    with pytest.raises(XStiltsError, match="not out of sample"): tune(a, a)
+    fit = tune(b, a)
+    assert fit["tuned_on"] == "tune-a" and fit["weights"]["probe"] > 0.9, fit   # A's Δ is its probe: the fit finds it
+    assert json.loads(rank_paths("tune-b")["tuned"].read_text()) == fit
+    cells, scores = score_study(b, ttb, n=200)
+    comb = scores[(scores.estimator == "combined") & (scores.by == "all")]
+    probe = scores[(scores.estimator == "probe") & (scores.by == "all")]
+    assert len(comb) == 1 and comb.rho.iloc[0] > 0.75 and abs(comb.rho.iloc[0] - probe.rho.iloc[0]) <= 0.2
+    with pytest.raises(XStiltsError, match="no estimates"): tune(b, load_params("params/embedded.yaml", {"study": "tune-c"}, quick=True))

@@ -50,6 +50,7 @@ def _parser():
     r.add_argument("--max-train", type=int, default=1000, help="English target training examples the probe and LogME read (default 1000)")
     r.add_argument("--max-eval", type=int, default=200, help="dev examples per language the probe is scored on (default 200)")
     r.add_argument("--pairs", type=int, default=200, help="translation pairs per language for the alignment shift (default 200)")
+    r.add_argument("--tune-on", metavar="OTHER", default=None, help="also fit a combination of the estimators on OTHER (a params file; its rank record and runs, with --quick if given) for this study's report to score out of sample")
     r.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bars while a missing phase-1 encoder trains (default: on a terminal)")
     o = sub.add_parser("run-one", help="run one run of a study here (phases 1-3, its record); under `accelerate launch` every process trains it")
     o.add_argument("params", help="params/<study>.yaml")
@@ -118,9 +119,15 @@ def main(argv:list[str]|None=None) -> int:
             r = trim_vocab(base, (t for ts in study_texts(p, dev=True).values() for t in ts), a.out)
             print(f"{a.out}: vocabulary {r['vocab_before']:,} -> {r['vocab_after']:,} pieces, parameters {r['params_before']:,} -> {r['params_after']:,}"); return 0
         if a.cmd == "rank":
-            from xstilts.rank import rank, rank_summary
+            from xstilts.rank import rank, rank_summary, tune
+            other = load_params(a.tune_on, quick=a.quick) if a.tune_on else None
+            if other is not None and other.study == p.study: raise XStiltsError(f"--tune-on {a.tune_on}: that is this study; a combination must be fitted on another")
             print(rank_summary(*rank(p, max_train=a.max_train, max_eval=a.max_eval, pairs=a.pairs,
-                                     progress=sys.stderr.isatty() if a.progress is None else a.progress))); return 0
+                                     progress=sys.stderr.isatty() if a.progress is None else a.progress)))
+            if other is not None:
+                fit = tune(p, other)
+                print(f"combined, fitted on {fit['tuned_on']} ({fit['cells']} cells): " + ", ".join(f"{k} {v:+.2f}" for k, v in fit["weights"].items()))
+            return 0
         from xstilts import grid
         if a.cmd == "run-one": return _run_one(p, a)
         if a.cmd == "check":

@@ -27,12 +27,13 @@ from .report import with_draws, language_facts
 from .results import finished_metrics
 
 # %% auto #0
-__all__ = ['ESTIMATORS', 'PROBE', 'PARALLEL', 'GROUPS', 'log_evidence', 'max_evidence', 'logme', 'token_features',
+__all__ = ['ESTIMATORS', 'PROBE', 'PARALLEL', 'GROUPS', 'COMBINED', 'log_evidence', 'max_evidence', 'logme', 'token_features',
            'encode_choices', 'pooled_features', 'fit_probe', 'accuracy', 'choice_accuracy', 'encode_words',
            'parallel_set', 'mean_margin', 'random_estimate', 'same_format', 'chance', 'english_dev_gain', 'charged',
            'pinned', 'rank_units', 'rank_languages', 'target_data', 'encoder_scores', 'phase1_encoders',
            'estimate_rows', 'estimate', 'rank_table', 'predicted_order', 'markdown_table', 'rank_paths', 'write_rank',
-           'rank', 'rank_summary', 'order_scores', 'ranking_cells', 'score_ranking', 'phase23_seconds', 'score_study']
+           'rank', 'rank_summary', 'order_scores', 'ranking_cells', 'score_ranking', 'phase23_seconds', 'score_study',
+           'cell_z', 'fit_combination', 'combine', 'tune']
 
 # %% ../nbs/20_rank.ipynb #0e96a380
 ESTIMATORS = {  # column -> (what it estimates Δ with, reference)
@@ -374,7 +375,8 @@ def markdown_table(df:pd.DataFrame, digits:int=4) -> str:
 def rank_paths(study:str) -> dict:
     "Where `write_rank` writes: the record beside the runs, the report's CSV and Markdown."
     return {"record": runs_dir()/study/"rank.parquet", "info": runs_dir()/study/"rank.json",
-            "csv": reports_dir()/study/"rank"/"rank.csv", "markdown": reports_dir()/study/"rank"/"rank.md"}
+            "csv": reports_dir()/study/"rank"/"rank.csv", "markdown": reports_dir()/study/"rank"/"rank.md",
+            "tuned": runs_dir()/study/"rank_tuned.json"}   # `tune`: the combination fitted on another study
 
 # %% ../nbs/20_rank.ipynb #acacaf8b
 def write_rank(p:StudyParams, rows:pd.DataFrame, info:dict) -> dict:
@@ -493,11 +495,59 @@ def score_study(p:StudyParams,
                 n:int|None=None,        # bootstrap resamples (default: the study's)
                 alpha:float|None=None,  # 1 - confidence level (default: the study's)
                ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    "(cells, scores) of the study's recorded estimates (`xstilts rank`) against its `report.transfer_table` `tt`."
+    "(cells, scores) of the study's recorded estimates (`xstilts rank`; `combined` too where `tune` fitted one on another study) against its `report.transfer_table` `tt`."
     paths = rank_paths(p.study)
     if not paths["record"].exists():
         raise XStiltsError(f"{p.study}: no estimates at {paths['record']}; run `xstilts rank` on its params first")
-    cells = ranking_cells(rank_table(pd.read_parquet(paths["record"]), p), tt)
+    est, cols = rank_table(pd.read_parquet(paths["record"]), p), list(ESTIMATORS)
+    if paths["tuned"].exists():   # a combination fitted on another study (`tune`)
+        est, cols = combine(est, json.loads(paths["tuned"].read_text())["weights"]), [*cols, "combined"]
+    cells = ranking_cells(est, tt, cols)
     costs = json.loads(paths["info"].read_text())["seconds"] if paths["info"].exists() else None
     phase23 = phase23_seconds(p.study)["phase23"] or None
     return cells, score_ranking(cells, language_facts(p), costs, phase23, n or p.bootstrap, alpha or p.alpha)
+
+# %% ../nbs/20_rank.ipynb #f3c0b102
+COMBINED = ("probe", "logme", "alignment", "english_dev", "same_format")   # what `combined` weighs (random: nothing to learn)
+
+def cell_z(df:pd.DataFrame, cols, by=("model", "target", "language")) -> pd.DataFrame:
+    "Each of `cols` z-scored across the rows (intermediate tasks) of each cell; 0 where a cell's column is constant or missing."
+    cols = list(cols); g = df.groupby(list(by), sort=False)[cols]
+    z = (df[cols] - g.transform("mean")) / g.transform("std", ddof=0)
+    return z.replace([np.inf, -np.inf], np.nan).fillna(0.0)
+
+def fit_combination(est:pd.DataFrame,   # `rank_table` of the study fitted on
+                    tt:pd.DataFrame,    # its `report.transfer_table` (the measured Δ)
+                    cols=COMBINED) -> dict:
+    "Least-squares weights of the cell-z-scored estimators for the cell-z-scored measured Δ (zero-shot languages), |w| summing to 1."
+    key, cols = ["model", "inter", "target", "language"], [c for c in cols if c in est]
+    m = tt[(tt.perturbation == "clean") & (tt.language != SOURCE_LANG) & ~tt.language.isin(AVG_LABEL.values())][[*key, "delta"]]
+    j = est[est.language != SOURCE_LANG][[*key, *cols]].merge(m, on=key, how="inner").dropna(subset=["delta"])
+    if not len(j) or j.groupby(["model", "target", "language"]).size().max() < 2:
+        raise XStiltsError("nothing to fit a combination on: no cell has two intermediate tasks with a measured Δ")
+    X, y = cell_z(j, cols).to_numpy(), cell_z(j, ["delta"]).to_numpy()[:, 0]
+    w = np.linalg.lstsq(X, y, rcond=None)[0]
+    w = w / np.abs(w).sum() if np.abs(w).sum() > 0 else w
+    return {"weights": {c: float(v) for c, v in zip(cols, w)}, "rows": int(len(j)),
+            "cells": int(j.groupby(["model", "target", "language"]).ngroups)}
+
+def combine(est:pd.DataFrame, weights:dict) -> pd.DataFrame:
+    "`est` with the column `combined`: Σ weight × the estimator z-scored within its cell."
+    cols = [c for c in weights if c in est]
+    return est.assign(combined=cell_z(est, cols).to_numpy() @ np.array([weights[c] for c in cols]))
+
+# %% ../nbs/20_rank.ipynb #f3c0b104
+def tune(p:StudyParams,      # the study whose report scores `combined`
+         other:StudyParams,  # the study it is fitted on (its `xstilts rank` record and finished runs)
+        ) -> dict:
+    "Fit `combined` on `other` and record the weights beside `p`'s runs (`rank_tuned.json`); refuses `other` = `p`."
+    from .report import transfer_table
+    from .results import load_predictions
+    if other.study == p.study: raise XStiltsError(f"--tune-on {p.study}: a combination fitted on the study it is scored on is not out of sample; name another study")
+    rec = rank_paths(other.study)["record"]
+    if not rec.exists(): raise XStiltsError(f"--tune-on {other.study}: no estimates at {rec}; run `xstilts rank` on its params first")
+    preds = load_predictions(other.study)
+    if preds.empty: raise XStiltsError(f"--tune-on {other.study}: no finished runs to measure Δ on; run the study first")
+    fit = {"tuned_on": other.study, **fit_combination(rank_table(pd.read_parquet(rec), other), transfer_table(preds, other))}
+    atomic_write_json(rank_paths(p.study)["tuned"], fit)
+    return fit
