@@ -188,8 +188,17 @@ def test_a_study_trims_automatically_and_records_it(xs_env, e5, monkeypatch):
     assert t["vocab_before"] == 250037 and 100 < t["vocab_after"] < 5000
     texts = PL.study_texts(p, dev=True)
     assert set(texts) == {"en", "xa", "xe"}
-    with pytest.raises(Exception, match="trim_vocab cannot be combined with perturbations"):
-        parse_params(dict(study="t2", models=["e5-small-q4"], trim_vocab=True, perturbations=[{"name": "case", "strengths": [0.5]}]), "t2")
+    # with perturbations, the trimmed vocabulary keeps the pieces of phase 3's perturbed inputs (typos, the attack's switches):
+    # every piece the full tokenizer gives them, which the trimming of the clean texts alone does not
+    from transformers import AutoTokenizer
+    from xstilts.convert import used_pieces
+    from xstilts.models import trimmed_path
+    q = p.model_copy(update={"study": "trim-p", "perturbations": parse_params(dict(study="x", perturbations=[
+        {"name": "typo-keyboard", "strengths": [0.3]}, {"name": "codeswitch-adv", "strengths": [0.3], "budget": 5, "max_examples": 8}]), "x").perturbations})
+    pert = [t for l in ("xa", "xe") for t in PL.perturbed_texts(q, "xnli", l)]
+    pieces = used_pieces(AutoTokenizer.from_pretrained(e5), pert)
+    kept = lambda s: set(json.loads((Path(trimmed_path(str(e5), s))/"trimming.json").read_text())["kept"])
+    assert len(pert) > 100 and pieces <= kept(q) and not pieces <= kept(p)
 
 # --- the real-data study (params/real_mini.yaml) ---------------------------------------------------------------
 import os

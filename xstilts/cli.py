@@ -9,7 +9,7 @@ from pathlib import Path
 from .core import XStiltsError, load_params, data_dir
 
 # %% auto #0
-__all__ = ['parse_sets', 'main', 'study_reads', 'check_data']
+__all__ = ['parse_sets', 'main', 'study_reads', 'data_report', 'check_data']
 
 # %% ../nbs/14_cli.ipynb #48c2255e
 def parse_sets(items:list[str], flag:str="--set") -> dict:
@@ -43,6 +43,8 @@ def _parser():
         if name == "run": s.add_argument("--engine", default="local", help="where task pairs run: local (worker processes here), slurm (job arrays through submitit) or submitit-local (submitit's local executor)")
         if name == "run": s.add_argument("--executor", action="append", default=[], metavar="KEY=VALUE", help="a submitit executor parameter for --engine slurm/submitit-local (e.g. slurm_partition=gpu, timeout_min=120, gpus_per_node=1), repeatable")
         if name == "report": s.add_argument("--browser", action="store_true", help="then open it in headless Chromium: check figures and errors, save summary.png")
+        if name == "check": s.add_argument("--list", action="store_true", help="a line for every task, split and language its runs read: the files found, or those looked for and the layouts known")
+        if name == "check": s.add_argument("--no-data", action="store_true", help="check the params and names only, not the data")
     r = sub.add_parser("rank", help="estimate from the phase-1 encoders alone (no phase 2) which intermediate task helps each target and language")
     r.add_argument("params", help="params/<study>.yaml")
     r.add_argument("--quick", action="store_true", help="apply the params file's quick section")
@@ -131,10 +133,15 @@ def main(argv:list[str]|None=None) -> int:
         from xstilts import grid
         if a.cmd == "run-one": return _run_one(p, a)
         if a.cmd == "check":
-            data = check_data(p, a.params)   # the data its runs read: one line on the first missing files
-            print(f"{a.params}: ok ({p.study}: models {len(p.models)} × intermediates {len(p.all_intermediates)} × targets {len(p.targets)} × seeds {len(p.seeds)}"
-                  + "".join(f"; {n}: {len(ms)}×{len(i)}×{len(t)}×{len(s)}" for n, (ms, i, t, s) in list(p.grids().items())[1:]) + f"; {len(grid.expand(p))} runs)")
-            if data: print(f"{a.params}: {data}")
+            names = (f"{a.params}: ok ({p.study}: models {len(p.models)} × intermediates {len(p.all_intermediates)} × targets {len(p.targets)} × seeds {len(p.seeds)}"
+                     + "".join(f"; {n}: {len(ms)}×{len(i)}×{len(t)}×{len(s)}" for n, (ms, i, t, s) in list(p.grids().items())[1:])
+                     + f"; {len(grid.expand(p))} runs; source: {p.source})")
+            if a.no_data: print(f"{names}\n{a.params}: data not checked (--no-data)"); return 0
+            summary, lines, error = data_report(p, a.params, every=a.list)   # the data its runs read
+            if error is None: print(names)
+            if summary: print(f"{a.params}: {summary}")
+            for l in lines: print(l)
+            if error: raise XStiltsError(error)   # one line: the first missing files and how many
             return 0
         if a.cmd == "status":
             stale = grid.stale_runs(p); st = grid.status_table(p, stale)
@@ -193,35 +200,60 @@ def study_reads(p) -> list[tuple[str, str, str]]:
             out += [(t, eval_split(p, t), l) for l in langs]
     return list(dict.fromkeys(out))
 
-def check_data(p,                 # study params (`core.StudyParams`)
-               src:str="params",  # where they came from, prefixes the error
-               shown:int=3) -> str: # missing files named in the error
-    """Check that the data every run of study `p` reads is there (existence only, nothing is read); raise one line
-    naming the first `shown` missing files and how many in all. Returns a line on what was checked ('' when nothing was)."""
-    if p.source == "embedded": return ""   # the world generates its data
-    if p.source == "hub": return "note: data not checked: the hub cannot be checked offline (a run downloads what it reads)"
-    from xstilts.data import local_missing
+def data_report(p,                 # study params (`core.StudyParams`)
+                src:str="params",  # where they came from, prefixes the error
+                every:bool=False,  # a line for every split its runs read (default: for those missing only)
+                shown:int=3,       # missing files named in the error
+                lines:int=10) -> tuple[str, list[str], str|None]: # missing splits given a line each (without `every`)
+    """What `xstilts check` says of the data the runs of study `p` read: a summary line ('' where nothing is checked),
+    a line per split (every one, or the first `lines` of those missing: the files looked for and the layouts known),
+    and the one-line error naming the first `shown` missing files and how many in all (None when all is there).
+    Only existence is checked (and the labels of copies that may have lost them): nothing else is read."""
+    if p.source == "embedded": return "", [], None   # the world generates its data
+    if p.source == "hub": return "note: data not checked: the hub cannot be checked offline (a run downloads what it reads)", [], None
+    from xstilts.data import local_status
     try: root = data_dir()
     except XStiltsError as e: raise XStiltsError(f"{src}: source: local, but {e}") from None
-    reads, missing, problems = study_reads(p), {}, []
-    for task, split, lang in reads:
-        try:
-            for f in local_missing(task, split, lang, root): missing.setdefault(f, f"{task}:{split} {lang}")
-        except XStiltsError as e: problems.append(str(e).rstrip("."))
+    rel = lambda f: str(f.relative_to(root) if f.is_relative_to(root) else f)
+    n, missing, problems, out, bad = 0, {}, [], [], 0
+    for task, split, lang in study_reads(p):
+        try: status = local_status(task, split, lang, root)
+        except XStiltsError as e:
+            n += 1; bad += 1; problems.append(str(e).rstrip(".")); out.append(f"  problem  {task}:{split} {lang}: {problems[-1]}"); continue
+        for r in status:
+            n, what = n + 1, f"{r['task']}:{r['split']} {r['lang']}"
+            if r["found"] is not None:
+                if every: out.append(f"  ok       {what}: {', '.join(map(rel, r['found']))}")
+                continue
+            bad += 1
+            for f in r["missing"]: missing.setdefault(f, what)
+            for f in r["unlabelled"]: missing.setdefault(f, f"{what}, no gold labels")
+            looked = ", ".join(map(rel, r["missing"])) or f"{', '.join(map(rel, r['unlabelled']))} without gold labels"
+            out.append(f"  missing  {what}: {looked} (layouts it knows: {'; '.join(r['layouts'])})")
     from xstilts.pipeline import study_perturbations
     from xstilts.perturb import get_perturbation
     if any(get_perturbation(s.name).family == "codeswitch" for t in p.targets for s, _, _ in study_perturbations(p, t)):
         dic = Path(p.dictionaries).expanduser() if p.dictionaries else root/"muse_dictionaries"
-        if not dic.is_dir(): problems.append(f"{dic}: no such folder, needed for code-switching (MUSE dictionaries; params: dictionaries)")
+        if not dic.is_dir():
+            problems.append(f"{dic}: no such folder, needed for code-switching (MUSE dictionaries; params: dictionaries)"); out.append(f"  problem  {problems[-1]}")
+    if not every and len(out) > lines: out = out[:lines] + [f"  … and {len(out) - lines} more (--list: a line for every split its runs read)"]
     if missing:
-        rel = lambda f: f.relative_to(root) if f.is_relative_to(root) else f
         names = ", ".join(f"{rel(f)} ({what})" for f, what in list(missing.items())[:shown])
         more = f", and {len(missing) - shown} more" if len(missing) > shown else ""
-        n = len(missing)
-        problems.insert(0, f"{n} data file{'s' if n > 1 else ''} that its runs read {'are' if n > 1 else 'is'} missing from {root} (XSTILTS_DATA): {names}{more}")
-    if problems:
-        raise XStiltsError(f"{src}: " + "; ".join(problems[:2]) + (f"; and {len(problems) - 2} more problems" if len(problems) > 2 else ""))
-    return f"data: all {len(reads)} splits its runs read are in {root} (XSTILTS_DATA; files found, not read)"
+        k = len(missing)
+        problems.insert(0, f"{k} data file{'s' if k > 1 else ''} that its runs read {'are' if k > 1 else 'is'} missing from {root} (XSTILTS_DATA): {names}{more}")
+    if not problems: return f"data: all {n} splits its runs read are in {root} (XSTILTS_DATA; files found, not read)", out, None
+    error = f"{src}: " + "; ".join(problems[:2]) + (f"; and {len(problems) - 2} more problems" if len(problems) > 2 else "")
+    return f"data: {bad} of {n} splits its runs read {'are' if bad > 1 else 'is'} missing from {root} (XSTILTS_DATA):", out, error
+
+def check_data(p,                 # study params (`core.StudyParams`)
+               src:str="params",  # where they came from, prefixes the error
+               shown:int=3) -> str: # missing files named in the error
+    """Check that the data every run of study `p` reads is there (`data_report`); raise one line naming the first
+    `shown` missing files and how many in all. Returns a line on what was checked ('' when nothing was)."""
+    summary, _, error = data_report(p, src, shown=shown)
+    if error: raise XStiltsError(error)
+    return summary
 
 # %% ../nbs/14_cli.ipynb #b5690e3a
 if __name__ == "__main__" and "__file__" in globals(): sys.exit(main())   # run as a module (not in a notebook, whose __name__ is __main__ too)

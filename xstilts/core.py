@@ -11,12 +11,12 @@ from dataclasses import dataclass
 import yaml
 
 # %% auto #0
-__all__ = ['LOCK_LEASE', 'LOCK_HEARTBEAT', 'MERGED_SECTIONS', 'XStiltsError', 'did_you_mean', 'project_root', 'runs_dir',
-           'cache_dir', 'reports_dir', 'data_dir', 'atomic_path', 'atomic_write_text', 'atomic_write_json',
+__all__ = ['LOCK_LEASE', 'LOCK_HEARTBEAT', 'GENERIC_READERS', 'MERGED_SECTIONS', 'XStiltsError', 'did_you_mean', 'project_root',
+           'runs_dir', 'cache_dir', 'reports_dir', 'data_dir', 'atomic_path', 'atomic_write_text', 'atomic_write_json',
            'atomic_write_yaml', 'stable_hash', 'seed_everything', 'torch_threads', 'allocator', 'release_memory',
            'lock_settings', 'lock_holder', 'file_lock', 'RunId', 'parse_run_id', 'TrainParams', 'PretrainParams',
-           'WorldParams', 'DataSpec', 'PerturbSpec', 'SubGrid', 'StudyParams', 'parse_params', 'load_params',
-           'params_chain', 'deep_update', 'check_params']
+           'WorldParams', 'DataSpec', 'PerturbSpec', 'SubGrid', 'label_text', 'ReaderSpec', 'TaskSpec', 'StudyParams',
+           'parse_params', 'load_params', 'params_chain', 'deep_update', 'check_params']
 
 # %% ../nbs/00_core.ipynb #e75e14ea
 class XStiltsError(ValueError):
@@ -399,6 +399,150 @@ class SubGrid(_Strict):
     targets: Optional[list[str]] = None             # a subset of the study's targets
     seeds: Optional[list[int]] = None
 
+# %% ../nbs/00_core.ipynb #c7a1e002
+GENERIC_READERS = ("jsonl", "tsv", "csv")   # the generic reader's file formats; any other reader name is a built-in reader (`data.READERS`)
+_LANG = re.compile(r"[A-Za-z]{2,8}([-_][A-Za-z0-9]{1,8})*")   # a language code: 'en', 'pt-br', 'xx'
+
+def label_text(v) -> str:
+    "A raw label value as text, the same whether YAML, JSON or a tsv/csv cell holds it: true/false/null as JSON writes them, numbers as written."
+    return v.strip() if isinstance(v, str) else json.dumps(v)
+
+class ReaderSpec(_Strict):
+    "How a declared task's files are read: a built-in reader by name, or the generic reader of JSON-lines, tsv or csv files."
+    type: str                                       # 'jsonl', 'tsv' or 'csv' (the generic reader), or a built-in reader (a key of `data.READERS`)
+    text_a: Union[str, int, None] = None            # generic: the field of the text (a pair's first text)
+    text_b: Union[str, int, None] = None            # generic: the field of a pair's second text (pair-classification)
+    label: Union[str, int] = "label"                # generic: the field of the label
+    id: Union[str, int, None] = None                # generic: the field of the example's id (None: '<lang>-<split>-<line number>')
+    label_map: dict[str, str] = {}                  # generic: raw label value -> label name ({}: the values are the names)
+    header: bool = True                             # tsv/csv: a first row names the columns (False: fields are column numbers, from 0)
+
+    @field_validator("label_map", mode="before")
+    @classmethod
+    def _as_text(cls, v): return {label_text(k): label_text(x) for k, x in v.items()} if isinstance(v, dict) else v
+
+    @field_validator("type")
+    @classmethod
+    def _known(cls, v):
+        from xstilts.data import READERS
+        if v not in GENERIC_READERS and v not in READERS: raise ValueError(f"'{v}' is not a reader." + did_you_mean(v, [*GENERIC_READERS, *READERS]))
+        return v
+
+    @model_validator(mode="after")
+    def _fields(self):
+        generic = sorted({"text_a", "text_b", "label", "id", "label_map", "header"} & self.model_fields_set)
+        if self.type not in GENERIC_READERS:
+            if generic: raise ValueError(f"{', '.join(generic)}: settings of the generic reader (jsonl, tsv, csv), but '{self.type}' is a built-in reader of its own format")
+            return self
+        if self.text_a is None: raise ValueError(f"the {self.type} reader needs text_a: the field of the text")
+        numbered = self.type != "jsonl" and not self.header
+        for k in ("text_a", "text_b", "label", "id"):
+            v = getattr(self, k)
+            if v is not None and isinstance(v, int) != numbered:
+                raise ValueError(f"{k}: {v!r} should be " + ("a column number (from 0): header is false" if numbered else "a field name"))
+        return self
+
+# %% ../nbs/00_core.ipynb #c7a1e003
+class TaskSpec(_Strict):
+    "A task declared in a study's params (`tasks:`), read from local files; it joins the task registry as a row like the built-in ones."
+    format: str                                     # a task format (`tasks.FORMATS`; 'mlm' is built in only)
+    intermediate: bool = False                      # usable as an English phase-1 task
+    target: bool = False                            # evaluated zero-shot in its languages other than English
+    languages: list[str] = ["en"]                   # the languages of its files; English trains
+    labels: Optional[list[str]] = None              # label names in index order (classification: default the label_map's names; tagging: None = from train)
+    n_choices: Optional[int] = Field(None, ge=2)    # answer options (multiple-choice)
+    metric: str = "accuracy"                        # a metric of the built-in table that scores the format (`tasks.FORMAT_METRICS`)
+    train_source: Optional[str] = None              # a target: the task whose English train split trains it in phase 2 (None: its own)
+    benchmark: str = "custom"                       # the benchmark it belongs to (a name)
+    description: str = ""                           # one line
+    reference: str = ""                             # short citation
+    paths: dict[str, Union[str, list[str]]]         # split -> path template(s) with {lang}, {split}: under XSTILTS_DATA, absolute, or beside the params file (./, ../)
+    reader: ReaderSpec                              # a built-in reader's name, or the generic reader's settings
+
+    @field_validator("reader", mode="before")
+    @classmethod
+    def _named(cls, v): return {"type": v} if isinstance(v, str) else v
+
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _as_text(cls, v): return [label_text(x) for x in v] if isinstance(v, list) else v
+
+    @field_validator("format")
+    @classmethod
+    def _format(cls, v):
+        from xstilts.tasks import FORMATS
+        valid = [f for f in FORMATS if f != "mlm"]
+        if v not in valid: raise ValueError(f"'{v}' is not a task format." + did_you_mean(v, valid))
+        return v
+
+    @field_validator("metric")
+    @classmethod
+    def _metric(cls, v):
+        from xstilts.tasks import METRICS
+        if v not in METRICS: raise ValueError(f"'{v}' is not a metric." + did_you_mean(v, METRICS))
+        return v
+
+    @field_validator("languages")
+    @classmethod
+    def _languages(cls, v):
+        if not v or len(set(v)) != len(v): raise ValueError(f"must list distinct languages, got {v}")
+        if bad := [l for l in v if not _LANG.fullmatch(l)]: raise ValueError(f"'{bad[0]}' is not a language code (e.g. 'en', 'de', 'pt-br')")
+        return v
+
+    @field_validator("benchmark")
+    @classmethod
+    def _benchmark(cls, v):
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", v): raise ValueError(f"'{v}' should be a name: lower-case letters, digits, '_', '.', '-'")
+        return v
+
+    @field_validator("description", "reference")
+    @classmethod
+    def _single_line(cls, v):
+        if "\n" in v.strip(): raise ValueError("must be one line")
+        return v.strip()
+
+    @field_validator("paths")
+    @classmethod
+    def _paths(cls, v):
+        import string
+        if not v: raise ValueError("must give a path template for at least one split, e.g. {train: mytask/train.jsonl}")
+        for split, tpls in v.items():
+            if not re.fullmatch(r"[a-z0-9_]+", split): raise ValueError(f"'{split}' is not a split name (e.g. train, dev, test)")
+            for t in [tpls] if isinstance(tpls, str) else tpls or [None]:
+                if not t: raise ValueError(f"{split}: expected a path template, got {tpls!r}")
+                names = {f for _, f, _, _ in string.Formatter().parse(t) if f is not None}
+                if bad := sorted(names - {"lang", "split"}): raise ValueError(f"{split}: '{t}' holds {{{bad[0]}}}; a template may hold {{lang}} and {{split}}")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        from xstilts.tasks import FORMAT_METRICS
+        from xstilts.data import READER_FORMATS
+        f, r = self.format, self.reader
+        if self.metric not in FORMAT_METRICS[f]: raise ValueError(f"metric '{self.metric}' does not score {f} tasks: one of {', '.join(FORMAT_METRICS[f])}")
+        if (f == "multiple-choice") != (self.n_choices is not None): raise ValueError(f"n_choices is set exactly for multiple-choice tasks (format {f}, n_choices {self.n_choices})")
+        if r.type in GENERIC_READERS:
+            if not f.endswith("classification"):
+                raise ValueError(f"reader: the generic {r.type} reader reads classification tasks; a {f} task names a built-in reader: "
+                                 + ", ".join(k for k, v in READER_FORMATS.items() if v == f))
+            if (r.text_b is not None) != (f == "pair-classification"):
+                raise ValueError("reader: a pair-classification task reads two texts (text_a and text_b)" if r.text_b is None else "reader: text_b: a classification task reads one text; format pair-classification reads two")
+            if self.labels is None and r.label_map: self.labels = list(dict.fromkeys(r.label_map.values()))
+            if r.label_map and (bad := [x for x in r.label_map.values() if x not in self.labels]):
+                raise ValueError(f"reader.label_map: '{bad[0]}' is not one of the labels ({', '.join(self.labels)})")
+        elif READER_FORMATS[r.type] != f: raise ValueError(f"reader: '{r.type}' reads {READER_FORMATS[r.type]} files, not {f}")
+        if f.endswith("classification") and not self.labels: raise ValueError("labels: a classification task names its labels (or its reader's label_map gives them)")
+        if self.labels is not None and f not in ("classification", "pair-classification", "tagging"): raise ValueError(f"labels: a {f} task has no label names")
+        if self.labels is not None and len(set(self.labels)) != len(self.labels): raise ValueError(f"labels: has duplicates: {self.labels}")
+        if self.intermediate and "en" not in self.languages: raise ValueError("an intermediate task trains in English: its languages must include en")
+        if len(self.languages) > 1 or self.languages != ["en"]:   # every language but English (which trains) has its own file
+            for s, tpls in self.paths.items():
+                for t in [tpls] if isinstance(tpls, str) else tpls:
+                    if s != "train" and "{lang}" not in t:
+                        raise ValueError(f"paths.{s}: '{t}' has no {{lang}}, but the task has languages {', '.join(self.languages)}: name each language's file with {{lang}}")
+        return self
+
+# %% ../nbs/00_core.ipynb #c7a1e004
 class StudyParams(_Strict):
     "A study: models × intermediate tasks × target tasks × seeds, and how to train and evaluate them."
     study: str                                      # name: runs go to runs/<study>/, reports to reports/<study>/
@@ -425,12 +569,34 @@ class StudyParams(_Strict):
     perturb_seed: int = 0                           # seed of the perturbations (same seed: the same perturbed text)
     dictionaries: Optional[str] = None              # folder of MUSE bilingual dictionaries (default: $XSTILTS_DATA/muse_dictionaries; the world has its own)
     trim_vocab: bool = False                        # restrict hub/path/converted encoders to the pieces the study's data uses (same outputs on it)
+    tasks: dict[str, TaskSpec] = {}                 # tasks declared here, read from local files (`TaskSpec`): they join the task registry as the params load
 
     @field_validator("study")
     @classmethod
     def _slug(cls, v):
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", v): raise ValueError(f"study name '{v}' must be letters, digits, '_', '.', '-'")
         return v
+
+    @field_validator("tasks")
+    @classmethod
+    def _task_names(cls, v):
+        for name in v:
+            if name == "none" or not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", name):
+                raise ValueError(f"task name '{name}' must be lower-case letters, digits, '_' and '-' (and not 'none')")
+        return v
+
+    @model_validator(mode="after")
+    def _declared_tasks(self):
+        "The declared tasks join the task registry (replacing those of params validated before): the checks below, and every lookup after, see them."
+        from xstilts.tasks import set_user_tasks
+        set_user_tasks(self.tasks)
+        return self
+
+    def __setstate__(self, state):
+        "Unpickled in another process (a pool worker): the declared tasks join that process's registry too."
+        super().__setstate__(state)
+        from xstilts.tasks import set_user_tasks
+        set_user_tasks(self.tasks)
 
     @field_validator("models", "targets", "seeds")
     @classmethod
@@ -475,13 +641,6 @@ class StudyParams(_Strict):
         return self
 
     @model_validator(mode="after")
-    def _trim(self):
-        if self.trim_vocab and self.perturbations:
-            raise ValueError("trim_vocab cannot be combined with perturbations: perturbed texts are made during evaluation and may need "
-                             "pieces the trimmed vocabulary dropped; turn one of them off")
-        return self
-
-    @model_validator(mode="after")
     def _subgrids(self):
         for name, g in self.also.items():
             for axis, main in (("intermediates", self.all_intermediates), ("targets", self.targets)):
@@ -515,7 +674,8 @@ def _one_line(err:ValidationError, src:str) -> str:
         return f"{src}: unknown key '{loc}'." + did_you_mean(e["loc"][-1], model.model_fields)
     msg = e["msg"].removeprefix("Value error, ")
     if not e["loc"]: return f"{src}: {msg}"   # a check across settings: its message names them; the input is the whole file
-    return f"{src}: {loc}: {msg} (got {e.get('input')!r})"
+    got = "" if isinstance(e.get("input"), dict) else f" (got {e.get('input')!r})"   # a whole section: the message names what is wrong in it
+    return f"{src}: {loc}: {msg}{got}"
 
 def _model_at(model, loc):
     "The settings class at `loc` (a mapping's values have the mapping's value class, e.g. data.<task> is a DataSpec)."
@@ -525,6 +685,7 @@ def _model_at(model, loc):
         if f is None: continue  # a mapping's key: its class was set by the mapping
         ann = f.annotation
         if typing.get_origin(ann) is dict: ann = typing.get_args(ann)[1]
+        ann = next((a for a in typing.get_args(ann) if isinstance(a, type) and issubclass(a, BaseModel)), ann)   # Optional[...]
         if isinstance(ann, type) and issubclass(ann, BaseModel): model = ann
     return model
 
@@ -570,7 +731,7 @@ def params_chain(path) -> list[Path]:
     "The params file at `path` and the files it `extends`, itself first."
     return [f for f, _ in _chain(path)]
 
-MERGED_SECTIONS = ("world", "pretrain", "intermediate_train", "train", "task_train")  # settings an extending file changes field by field
+MERGED_SECTIONS = ("world", "pretrain", "intermediate_train", "train", "task_train", "tasks")  # settings an extending file changes field by field
 
 def _read_params(path:Path) -> dict:
     """The settings of a params file; with `extends: base.yaml` (relative to the file), the base's settings with this
@@ -578,11 +739,21 @@ def _read_params(path:Path) -> dict:
     the base's recipe, as `quick` and `--set` do) merges field by field; every other key (`models`, `also`, `quick`,
     `perturbations`, ...) replaces the base's as a whole."""
     d = {}
-    for _, s in reversed(_chain(path)):
+    for f, s in reversed(_chain(path)):
+        s = _beside(s, f.parent.absolute())
         for k, v in s.items():
             if k == "extends": continue
             d[k] = deep_update(d[k], v) if k in MERGED_SECTIONS and isinstance(v, dict) and isinstance(d.get(k), dict) else v
     return d
+
+def _beside(d:dict, folder:Path) -> dict:
+    "The settings `d` of a params file in `folder`, with its declared tasks' path templates that start with ./ or ../ made absolute from there."
+    fix = lambda t: os.path.normpath(folder/t) if isinstance(t, str) and t.startswith(("./", "../")) else t
+    tasks = d.get("tasks")
+    if not isinstance(tasks, dict): return d
+    specs = {n: {**s, "paths": {k: [fix(t) for t in v] if isinstance(v, list) else fix(v) for k, v in s["paths"].items()}}
+             if isinstance(s, dict) and isinstance(s.get("paths"), dict) else s for n, s in tasks.items()}
+    return {**d, "tasks": specs}
 
 def deep_update(d:dict, u:dict) -> dict:
     "A copy of `d` with the nested mapping `u` merged in."
@@ -598,6 +769,8 @@ def check_params(p:StudyParams, src:str="params"):
     if p.source == "local":   # a set XSTILTS_DATA must be a folder (the first check that reads it names the params file)
         try: data_dir(required=False)
         except XStiltsError as e: raise XStiltsError(f"{src}: source: local, but {e}") from None
+    if p.source != "local" and (used := [t for t in [*p.targets, *parts] if t in p.tasks]):
+        raise XStiltsError(f"{src}: task '{used[0]}' is declared in `tasks:` and read from local files, but the study's source is {p.source}: use source: local")
     check_study_tasks(p.model_copy(update={"intermediates": parts}), src)
     for t in p.task_train:
         if t not in TASKS: raise XStiltsError(f"{src}: task_train: '{t}' is not a task." + did_you_mean(t, TASKS))

@@ -4,10 +4,10 @@
 
 # %% ../nbs/03_data.ipynb #2a3d3fa4
 from __future__ import annotations
-import json, logging, functools, bz2, csv, re, io, string
+import json, logging, functools, bz2, csv, os, re, io, string
 from pathlib import Path
 from dataclasses import dataclass, field
-from .core import XStiltsError, did_you_mean
+from .core import XStiltsError, did_you_mean, stable_hash, label_text, GENERIC_READERS
 
 log = logging.getLogger(__name__)
 
@@ -19,17 +19,19 @@ UPOS = ("ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART
 PANX = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")  # PAN-X / WikiANN tags, in the hub's integer order
 
 # %% auto #0
-__all__ = ['log', 'NLI', 'BINARY', 'NO_GOLD', 'UPOS', 'PANX', 'GLUE_TSV', 'JSONL', 'TAGGING_FIELDS', 'MC_JSONL', 'SIQA_FIELDS',
-           'READERS', 'READER_FILES', 'LANG_READERS', 'LOCAL_LAYOUT', 'LOCAL_ALTERNATIVES', 'LOCAL_NOTES',
-           'FALLBACK_LABELS', 'SOURCES', 'UNION_SOURCES', 'HUB_MAP', 'TYDIQA_NAMES', 'HUB_UNAVAILABLE', 'HUB_ROWS',
-           'MLM_TEXT', 'numbered_lines', 'check_label', 'read_pair_tsv', 'read_glue_tsv', 'read_jsonl', 'esnli_files',
-           'read_esnli', 'read_conllu', 'read_panx', 'read_ccg_auto', 'span_mismatches', 'squad_paragraphs',
-           'read_squad', 'read_mc_jsonl', 'read_csqa', 'read_cosmosqa_csv', 'siqa_files', 'read_siqa', 'read_siqa_v14',
-           'read_hellaswag_lossy', 'tatoeba_files', 'read_tatoeba', 'bucc_files', 'read_bucc', 'lareqa_files',
-           'read_lareqa', 'mewslix_files', 'read_mewslix', 'read_file', 'task_labels', 'local_paths', 'lang_fields',
-           'task_format', 'reader_labels', 'world_cache_path', 'world_data_fingerprint', 'train_union', 'load_examples',
-           'HubMap', 'hub_map', 'hub_dataset', 'hub_examples', 'HubRows', 'hub_rows', 'wiki_paragraphs', 'load_texts',
-           'parse_spec', 'local_missing']
+__all__ = ['log', 'NLI', 'BINARY', 'NO_GOLD', 'UPOS', 'PANX', 'GLUE_TSV', 'JSONL', 'XNLI_COLUMNS', 'PAWSX_COLUMNS',
+           'TAGGING_FIELDS', 'TYDIQA_NAMES', 'MC_JSONL', 'SIQA_FIELDS', 'READERS', 'READER_FILES', 'LANG_READERS',
+           'READER_FORMATS', 'LOCAL_LAYOUT', 'LOCAL_ALTERNATIVES', 'LOCAL_NOTES', 'LABELLED', 'FALLBACK_LABELS',
+           'SOURCES', 'UNION_SOURCES', 'HUB_MAP', 'HUB_UNAVAILABLE', 'HUB_ROWS', 'MLM_TEXT', 'numbered_lines',
+           'check_label', 'read_pair_tsv', 'read_glue_tsv', 'read_jsonl', 'esnli_files', 'read_esnli', 'read_xnli_tsv',
+           'read_pawsx_tsv', 'read_conllu', 'read_panx', 'read_ccg_auto', 'span_mismatches', 'squad_paragraphs',
+           'read_squad', 'read_tydiqa_goldp', 'read_mc_jsonl', 'read_csqa', 'read_cosmosqa_csv', 'siqa_files',
+           'read_siqa', 'read_siqa_v14', 'read_hellaswag_lossy', 'tatoeba_files', 'read_tatoeba', 'bucc_files',
+           'read_bucc', 'lareqa_files', 'read_lareqa', 'mewslix_files', 'read_mewslix', 'read_file', 'read_fields',
+           'declared_reader', 'declared_layouts', 'task_labels', 'local_paths', 'layout_name', 'layout_names',
+           'lang_fields', 'task_format', 'reader_labels', 'world_cache_path', 'world_data_fingerprint', 'train_union',
+           'load_examples', 'HubMap', 'hub_map', 'hub_dataset', 'hub_examples', 'HubRows', 'hub_rows',
+           'wiki_paragraphs', 'load_texts', 'parse_spec', 'local_status', 'local_missing']
 
 # %% ../nbs/03_data.ipynb #12a5659a
 def _bad(path, n, what) -> XStiltsError:
@@ -173,6 +175,68 @@ def read_esnli(path,            # the s1.<split> file (premises); s2.<split> and
         out.append(_example(f"{prefix}-{n}", a, b, label))
     return _finish(out, dropped, s1, "line numbers")
 
+# %% ../nbs/03_data.ipynb #e39a0002
+def _header_rows(path, need:tuple, what:str) -> tuple[dict, int, list]:
+    "The column of each name of `need` in a tsv file's header, the header's width, and the rows below it: (line number, fields)."
+    lines = numbered_lines(path)
+    header = lines[0][1].split("\t") if lines else []
+    if missing := [c for c in need if c not in header]:
+        got = "an empty file" if not lines else f"'{lines[0][1][:80]}'"
+        raise _bad(path, 1, f"expected {what} header with tab-separated columns {', '.join(need)} (missing {', '.join(missing)}), got {got}")
+    return {c: header.index(c) for c in need}, len(header), [(n, l.split("\t")) for n, l in lines[1:]]
+
+def _stamp(path) -> tuple:
+    "(size, modification time) of a file, the key of a parse cache."
+    try: s = Path(path).stat()
+    except FileNotFoundError: raise XStiltsError(f"{path}: no such file (local data is read from XSTILTS_DATA)") from None
+    return s.st_size, s.st_mtime_ns
+
+XNLI_COLUMNS = ("language", "gold_label", "sentence1", "sentence2")   # the columns of XNLI-1.0's tsv files that are read
+
+@functools.lru_cache(maxsize=2)
+def _xnli_languages(path:str, stamp:tuple) -> dict:
+    "The rows of an XNLI-1.0 tsv file by language, in file order: (line number, gold_label, sentence1, sentence2)."
+    at, _, rows = _header_rows(path, XNLI_COLUMNS, "an XNLI-1.0")
+    out, width = {}, max(at.values()) + 1
+    for n, f in rows:
+        if len(f) < width: raise _bad(path, n, f"expected at least {width} tab-separated fields (as in the header), got {len(f)}")
+        out.setdefault(f[at["language"]].strip(), []).append((n, *(f[at[c]] for c in XNLI_COLUMNS[1:])))
+    return out
+
+def read_xnli_tsv(path,               # XNLI-1.0's xnli.dev.tsv or xnli.test.tsv (every language in one file)
+                  labels:tuple,       # valid label names
+                  prefix:str="",      # id prefix: ids are '<prefix>-<n>', n the position among the language's rows
+                  lang:str="en") -> list[dict]: # the language read
+    "Examples of one language of an XNLI-1.0 tsv file, the official release."
+    by_lang = _xnli_languages(str(path), _stamp(path))
+    if lang not in by_lang: raise XStiltsError(f"{path}: no rows of language '{lang}' (column language); it has {', '.join(sorted(by_lang)) or 'none'}")
+    out, dropped = [], 0
+    for k, (n, gold, a, b) in enumerate(by_lang[lang], 1):
+        label = check_label("contradiction" if gold.strip() == "contradictory" else gold, labels, f"{path}:{n}")
+        if label is None: dropped += 1; continue
+        out.append(_example(f"{prefix}-{k}", a, b, label))
+    return _finish(out, dropped, path, f"positions among the '{lang}' rows")
+
+PAWSX_COLUMNS = ("id", "sentence1", "sentence2", "label")   # the header of PAWS-X's release files
+
+def read_pawsx_tsv(path,                # a PAWS-X release file: x-final/<lang>/dev_2k.tsv, test_2k.tsv, train.tsv, translated_train.tsv
+                   labels:tuple,        # valid label names
+                   prefix:str="",       # id prefix: ids are '<prefix>-<n>', n the row's position below the header
+                   lenient:bool=False) -> list[dict]: # drop (and count) rows that are not a labelled pair instead of failing
+    "Examples of a PAWS-X release file (`id sentence1 sentence2 label`, with a header)."
+    at, width, rows = _header_rows(path, PAWSX_COLUMNS, "a PAWS-X")
+    out, dropped, broken = [], 0, []
+    for k, (n, f) in enumerate(rows, 1):
+        if len(f) != width or (lenient and f[at["label"]].strip() not in (*labels, NO_GOLD)):
+            if lenient: broken.append(n); continue
+            raise _bad(path, n, f"expected {width} tab-separated fields (as in the header), got {len(f)}")
+        label = check_label(f[at["label"]], labels, f"{path}:{n}")
+        if label is None: dropped += 1; continue
+        out.append(_example(f"{prefix}-{k}", f[at["sentence1"]], f[at["sentence2"]], label))
+    if broken: log.warning(f"{path}: dropped {len(broken)} rows that are not a labelled pair (lines {', '.join(map(str, broken[:3]))}"
+                           f"{', …' if len(broken) > 3 else ''}); kept {len(out)}")
+    return _finish(out, dropped, path, "row positions")
+
 # %% ../nbs/03_data.ipynb #9bbfa6d4
 TAGGING_FIELDS = ("id", "tokens", "tags")
 
@@ -301,6 +365,23 @@ def read_squad(path,                 # SQuAD-format JSON file
         out = [dict(e, id=f"{prefix}-{n}") for n, e in enumerate(out, 1)]
     if bad := span_mismatches(out): log.warning(f"{path}: {len(bad)} answers are not at their answer_start (kept as they are), e.g. {bad[:3]}")
     return _finish(out, 0, path, "field id")
+
+# %% ../nbs/03_data.ipynb #e39a0005
+TYDIQA_NAMES = {"ar": "arabic", "bn": "bengali", "en": "english", "fi": "finnish", "id": "indonesian",
+                "ko": "korean", "ru": "russian", "sw": "swahili", "te": "telugu"}  # language -> TyDiQA's name of it (id prefix, file names)
+
+@functools.lru_cache(maxsize=2)
+def _squad_questions(path:str, stamp:tuple) -> tuple: return tuple(read_squad(path, (), Path(path).stem))
+
+def read_tydiqa_goldp(path,              # tydiqa-goldp-v1.1-dev.json (every language in one file)
+                      labels:tuple=(),   # unused
+                      prefix:str="",     # unused: the file's ids are kept
+                      lang:str="en") -> list[dict]: # the language read
+    "The questions of one language of TyDiQA-GoldP's all-language file: those whose id begins with the language's name."
+    qs, name = _squad_questions(str(path), _stamp(path)), TYDIQA_NAMES.get(lang, lang)
+    out = [e for e in qs if e["id"].split("-")[0] == name]
+    if not out: raise XStiltsError(f"{path}: no questions of language '{lang}' (ids beginning '{name}-'); it has {', '.join(sorted({e['id'].split('-')[0] for e in qs})) or 'none'}")
+    return out
 
 # %% ../nbs/03_data.ipynb #00c36957
 def _mc(id, context, question, choices, label) -> dict:
@@ -572,11 +653,12 @@ def read_mewslix(path,               # wikinews_mentions-<split>.jsonl (candidat
 # %% ../nbs/03_data.ipynb #6e496961
 READERS = {  # reader name: function(path, labels, prefix) -> examples (retrieval: one dict)
     "xtreme_pair_tsv": read_pair_tsv,
+    "xnli_tsv": read_xnli_tsv, "pawsx_tsv": read_pawsx_tsv, "pawsx_translated_tsv": functools.partial(read_pawsx_tsv, lenient=True),
     "esnli": read_esnli,
     **{k: functools.partial(read_glue_tsv, fmt=k) for k in GLUE_TSV},
     **{k: functools.partial(read_jsonl, fmt=k) for k in JSONL},
     "conllu": read_conllu, "panx": read_panx, "ccg_auto": read_ccg_auto,
-    "squad_json": read_squad,
+    "squad_json": read_squad, "tydiqa_goldp_json": read_tydiqa_goldp,
     **{k: functools.partial(read_mc_jsonl, fmt=k) for k in MC_JSONL},
     "csqa_jsonl": read_csqa, "cosmosqa_csv": read_cosmosqa_csv, "siqa": read_siqa, "siqa_v14": read_siqa_v14,
     "hellaswag_lossy": read_hellaswag_lossy,
@@ -584,7 +666,16 @@ READERS = {  # reader name: function(path, labels, prefix) -> examples (retrieva
 }
 READER_FILES = {"esnli": esnli_files, "siqa": siqa_files, "tatoeba": tatoeba_files, "bucc": bucc_files,
                 "lareqa": lareqa_files, "mewslix": mewslix_files}  # readers that read more than the file they are given
-LANG_READERS = {"mewslix"}  # readers that also take the language (one file holds several)
+LANG_READERS = {"mewslix", "xnli_tsv", "tydiqa_goldp_json"}  # readers that also take the language (one file holds several)
+READER_FORMATS = {  # reader name: the task format of its examples (what a task declared in study params may read with it)
+    **dict.fromkeys(("xtreme_pair_tsv", "xnli_tsv", "pawsx_tsv", "pawsx_translated_tsv", "esnli", "glue_qqp_tsv", "glue_mnli_tsv", "paws_tsv", *JSONL),
+                    "pair-classification"),
+    "glue_sst2_tsv": "classification",
+    **dict.fromkeys(("conllu", "panx", "ccg_auto"), "tagging"), "squad_json": "span", "tydiqa_goldp_json": "span",
+    **dict.fromkeys((*MC_JSONL, "csqa_jsonl", "cosmosqa_csv", "siqa", "siqa_v14", "hellaswag_lossy"), "multiple-choice"),
+    **dict.fromkeys(("tatoeba", "bucc", "lareqa", "mewslix"), "retrieval"),
+}
+assert set(READER_FORMATS) == set(READERS)
 
 # %% ../nbs/03_data.ipynb #80daf5b8
 @functools.lru_cache(maxsize=64)
@@ -613,12 +704,92 @@ def read_file(path,              # the file (for 'esnli': its s1.<split> file)
     return _fresh(_parse(reader, str(path), tuple(labels or ()), path.stem if prefix is None else prefix, stamp,
                          lang if reader in LANG_READERS else None))
 
+# %% ../nbs/03_data.ipynb #e4d1a002
+def _field_records(path, kind:str, header:bool, need:list) -> list[tuple[int, object]]:
+    "(line number, record) of a JSON-lines, tsv or csv file: a mapping of field names to values, or (no header) the list of columns."
+    if kind == "jsonl":
+        recs = _records(path)
+        for n, r in recs: _need(r, need, path, n)
+        return recs
+    if kind == "tsv": rows = [(n, l.split("\t")) for n, l in numbered_lines(path)]
+    else:
+        rd, rows, n = csv.reader(io.StringIO(_read_text(path), newline="")), [], 1
+        try:
+            for row in rd:
+                if row: rows.append((n, row))
+                n = rd.line_num + 1
+        except csv.Error as e: raise _bad(path, rd.line_num, f"expected csv ({e})") from None
+    sep = "tab" if kind == "tsv" else "comma"
+    if not header:
+        if bad := next(((n, r) for n, r in rows if len(r) <= max(need)), None): raise _bad(path, bad[0], f"expected at least {max(need) + 1} {sep}-separated fields, got {len(bad[1])}")
+        return rows
+    head = rows[0][1] if rows else []
+    if missing := [c for c in need if c not in head]: raise _bad(path, 1, f"expected a header with {sep}-separated columns {', '.join(need)}; missing {', '.join(missing)}")
+    if bad := next(((n, r) for n, r in rows[1:] if len(r) != len(head)), None): raise _bad(path, bad[0], f"expected {len(head)} {sep}-separated fields (as in the header), got {len(bad[1])}")
+    return [(n, dict(zip(head, r))) for n, r in rows[1:]]
+
+def _text(r, f, path, n):
+    "The text in field `f` of record `r` (None where no field is named); numbers are written as text, anything else fails."
+    if f is None: return None
+    v = r[f]
+    if isinstance(v, (int, float)) and not isinstance(v, bool): v = str(v)
+    if not isinstance(v, str): raise _bad(path, n, f"field {f!r} should be text, got {json.dumps(v)[:40]}")
+    return v
+
+def read_fields(path,                 # a JSON-lines, tsv or csv file
+                labels:tuple,         # valid label names
+                prefix:str="",        # id prefix where there is no id field: ids are '<prefix>-<line>'
+                kind:str="jsonl",     # 'jsonl', 'tsv' or 'csv'
+                text_a="text",        # field of the text (names; column numbers without a header)
+                text_b=None,          # field of a pair's second text (None: single text)
+                label="label",        # field of the label
+                id=None,              # field of the id (None: line numbers)
+                label_map:dict|None=None, # raw label value (`core.label_text`) -> label name (None: the values are names)
+                header:bool=True) -> list[dict]: # tsv/csv: the first row names the columns
+    "Classification examples of a declared task's file, read by field names (the generic reader)."
+    need = [f for f in (id, text_a, text_b, label) if f is not None]
+    out, dropped = [], 0
+    for n, r in _field_records(path, kind, header, need):
+        y = check_label(label_text(r[label]), labels, f"{path}:{n}", label_map or None)
+        if y is None: dropped += 1; continue
+        out.append(_example(r[id] if id is not None else f"{prefix}-{n}", _text(r, text_a, path, n), _text(r, text_b, path, n), y))
+    return _finish(out, dropped, path, f"field {id}" if id is not None else "line numbers")
+
+# %% ../nbs/03_data.ipynb #e4d1a004
+def _declared(task:str):
+    "The declaration of a task declared in study params (`core.TaskSpec`), or None (a built-in task, or no registry)."
+    try: from xstilts.tasks import TASKS
+    except ModuleNotFoundError as e:
+        if e.name != "xstilts.tasks": raise
+        return None
+    t = TASKS.get(task)
+    return None if t is None else t.declared
+
+def declared_reader(task:str) -> str:
+    "The `READERS` name of a declared task's reader: the built-in one it names, or its generic reader (added under a name that changes with its settings)."
+    r = _declared(task).reader
+    if r.type not in GENERIC_READERS: return r.type
+    name = f"{task}:{r.type}:{stable_hash(r.model_dump(mode='json'), 8)}"
+    READERS.setdefault(name, functools.partial(read_fields, kind=r.type, text_a=r.text_a, text_b=r.text_b, label=r.label, id=r.id,
+                                               label_map=dict(r.label_map) or None, header=r.header))
+    return name
+
+def declared_layouts(task:str, split:str) -> list[tuple]|None:
+    "The layout of (task, split) of a task declared in study params — [(its path template(s), {split} filled in; its reader)] — or None for a built-in task."
+    spec = _declared(task)
+    if spec is None: return None
+    if split not in spec.paths: raise XStiltsError(f"Task '{task}' (declared in the study's params) has no split '{split}'. Its paths name: {', '.join(spec.paths)}")
+    tpls = spec.paths[split]
+    return [(tuple(t.replace("{split}", split) for t in ([tpls] if isinstance(tpls, str) else tpls)), declared_reader(task))]
+
 # %% ../nbs/03_data.ipynb #d2fdc429
 _ANLI = lambda split: tuple(f"anli/R{r}/{split}.jsonl" for r in (1, 2, 3))
 
 LOCAL_LAYOUT = {  # (task, split): (path template(s) under the data folder, reader name)
     ("xnli", "dev"):             ("xnli/dev-{lang}.tsv", "xtreme_pair_tsv"),
+    ("xnli", "test"):            ("xnli/test-{lang}.tsv", "xtreme_pair_tsv"),
     ("pawsx", "dev"):            ("pawsx/dev-{lang}.tsv", "xtreme_pair_tsv"),
+    ("pawsx", "test"):           ("pawsx/test-{lang}.tsv", "xtreme_pair_tsv"),
     ("pawsx", "train"):          ("pawsx/train-{lang}.tsv", "xtreme_pair_tsv"),
     ("sst2", "train"):           ("sst2/train.tsv", "glue_sst2_tsv"),
     ("sst2", "dev"):             ("sst2/dev.tsv", "glue_sst2_tsv"),
@@ -671,24 +842,48 @@ LOCAL_LAYOUT = {  # (task, split): (path template(s) under the data folder, read
     ("mewslix", "dev"):          ("mewslix/wikinews_mentions-dev.jsonl", "mewslix"),
     ("mewslix", "test"):         ("mewslix/wikinews_mentions-test.jsonl", "mewslix"),
 }
-LOCAL_ALTERNATIVES = {  # (task, split): another layout of the same data, read when the first is absent
-    ("mnli", "train"):           ("multinli_1.0/multinli_1.0_train.jsonl", "nli_jsonl"),
-    ("mnli", "dev"):             ("multinli_1.0/multinli_1.0_dev_matched.jsonl", "nli_jsonl"),
-    ("mnli", "dev_mismatched"):  ("multinli_1.0/multinli_1.0_dev_mismatched.jsonl", "nli_jsonl"),
-    ("snli", "dev"):             ("snli_1.0/snli_1.0_dev.jsonl", "nli_jsonl"),
-    ("snli", "train"):           ("snli_1.0/snli_1.0_train.jsonl", "nli_jsonl"),
-    ("copa", "train"):           ("COPA/train.jsonl", "copa_jsonl"),    # SuperGLUE's layout
-    ("copa", "dev"):             ("COPA/val.jsonl", "copa_jsonl"),
-    ("siqa", "train"):           ("siqa/socialIQa_v1.4_trn.jsonl", "siqa_v14"),
-    ("siqa", "dev"):             ("siqa/socialIQa_v1.4_dev.jsonl", "siqa_v14"),
-    ("hellaswag", "train"):      ("hellaswag/hellaswag_train.prefix3368.jsonl", "hellaswag_jsonl"),
-    ("hellaswag", "dev"):        ("hellaswag/hellaswag_val_full.txt.bz2", "hellaswag_lossy"),
+LOCAL_ALTERNATIVES = {  # (task, split): other layouts of the same data, read in order when the ones before are absent
+    ("mnli", "train"):           [("multinli_1.0/multinli_1.0_train.jsonl", "nli_jsonl")],
+    ("mnli", "dev"):             [("multinli_1.0/multinli_1.0_dev_matched.jsonl", "nli_jsonl")],
+    ("mnli", "dev_mismatched"):  [("multinli_1.0/multinli_1.0_dev_mismatched.jsonl", "nli_jsonl")],
+    ("snli", "dev"):             [("snli_1.0/snli_1.0_dev.jsonl", "nli_jsonl")],
+    ("snli", "train"):           [("snli_1.0/snli_1.0_train.jsonl", "nli_jsonl")],
+    ("copa", "train"):           [("COPA/train.jsonl", "copa_jsonl")],    # SuperGLUE's layout
+    ("copa", "dev"):             [("COPA/val.jsonl", "copa_jsonl")],
+    ("siqa", "train"):           [("siqa/socialIQa_v1.4_trn.jsonl", "siqa_v14")],
+    ("siqa", "dev"):             [("siqa/socialIQa_v1.4_dev.jsonl", "siqa_v14")],
+    ("hellaswag", "train"):      [("hellaswag/hellaswag_train.prefix3368.jsonl", "hellaswag_jsonl")],
+    ("hellaswag", "dev"):        [("hellaswag/hellaswag_val_full.txt.bz2", "hellaswag_lossy")],
+    # the authors' releases of XTREME's processed files
+    **{("xnli", s): [(f"xnli/XNLI-1.0/xnli.{s}.tsv", "xnli_tsv")] for s in ("dev", "test")},
+    **{("pawsx", s): [(f"pawsx/x-final/{{lang}}/{s}_2k.tsv", "pawsx_tsv")] for s in ("dev", "test")},
+    ("pawsx", "train"):          [("pawsx/x-final/{lang}/train.tsv", "pawsx_tsv"), ("pawsx/x-final/{lang}/translated_train.tsv", "pawsx_translated_tsv")],
+    ("tydiqa", "dev"):           [("tydiqa/tydiqa-goldp-v1.1-dev/tydiqa-goldp-dev-{lang_name}.json", "squad_json"),
+                                  ("tydiqa/tydiqa-goldp-v1.1-dev.json", "tydiqa_goldp_json")],
 }
 LOCAL_NOTES = {  # file: the warning logged when a process first reads it (partial or derived data)
     "hellaswag/hellaswag_train.prefix3368.jsonl": "only the first 3,368 of the 39,905 official train records (all ActivityNet, no WikiHow): a partial, non-random train split",
     "hellaswag/hellaswag_val_full.txt.bz2": "a lossy derived format of the official val (WikiHow markers deleted, spaces collapsed, no split_type)",
 }
-assert all(r in READERS for _, r in [*LOCAL_LAYOUT.values(), *LOCAL_ALTERNATIVES.values()])
+
+def _pair_tsv_labelled(path) -> bool:
+    "Whether an XTREME pair tsv file has its label column (XTREME's later script writes test files without it)."
+    with open(path, encoding="utf-8-sig", newline="") as f: first = f.readline().rstrip("\r\n")
+    return len(first.split("\t")) != 2
+
+def _squad_labelled(path) -> bool:
+    "Whether a SQuAD-format file has a gold answer (XTREME's later script blanks every answer of TyDiQA-GoldP's dev files)."
+    try: d = _json(path)
+    except XStiltsError: return True   # unreadable: reading it says why
+    try: return any(a.get("text") for art in d["data"] for par in art["paragraphs"] for qa in par["qas"] for a in qa.get("answers", []))
+    except (KeyError, TypeError, AttributeError): return True
+
+LABELLED = {  # layout template: whether a file of it has its gold labels (some copies have them removed); else the next layout is read
+    "xnli/test-{lang}.tsv": _pair_tsv_labelled, "pawsx/test-{lang}.tsv": _pair_tsv_labelled,
+    "tydiqa/tydiqa-goldp-v1.1-dev/tydiqa.goldp.{lang}.dev.json": _squad_labelled,
+}
+assert all(r in READERS for _, r in [*LOCAL_LAYOUT.values(), *(l for ls in LOCAL_ALTERNATIVES.values() for l in ls)])
+assert set(LABELLED) <= {t for t, _ in LOCAL_LAYOUT.values()}
 
 # %% ../nbs/03_data.ipynb #fa75def8
 FALLBACK_LABELS = {"xnli": NLI, "mnli": NLI, "snli": NLI, "anli": NLI, "anli-rounds": NLI,
@@ -716,19 +911,30 @@ def local_paths(task:str,            # task name
     layouts = _local_layouts(task, split)
     root = _local_root(root)
     first = None
-    for tpls, reader, paths, missing, present in _layout_files(task, split, lang, root, layouts):
-        if not missing: return paths, reader
-        first = first or (tpls, reader, missing, present)
-    return _missing(task, split, lang, root, *first)
+    for tpls, reader, paths, missing, present, bare in _layout_files(task, split, lang, root, layouts):
+        if not missing and not bare: return paths, reader
+        first = first or (tpls, reader, missing, present, bare)
+    return _missing(task, split, lang, root, *first, layouts)
 
 def _local_layouts(task:str, split:str) -> list[tuple]:
     "The layouts of (task, split), official first: (path template(s), reader) each; one line for a (task, split) the local source lacks."
+    if (declared := declared_layouts(task, split)) is not None: return declared
     key = (task, split)
     if key not in LOCAL_LAYOUT:
         have = [s for t, s in LOCAL_LAYOUT if t == task]
         if have: raise XStiltsError(f"The local source has no '{task}:{split}'. For {task} it has: {', '.join(have)}")
         raise XStiltsError(f"The local source has no task '{task}'." + did_you_mean(task, {t for t, _ in LOCAL_LAYOUT}))
-    return [LOCAL_LAYOUT[key]] + ([LOCAL_ALTERNATIVES[key]] if key in LOCAL_ALTERNATIVES else [])
+    return [LOCAL_LAYOUT[key], *LOCAL_ALTERNATIVES.get(key, ())]
+
+def layout_name(tpl) -> str:
+    "A layout's path template, or its templates joined by ' + ' (a long list by its first and last)."
+    t = _templates(tpl)
+    return " + ".join(t) if len(t) <= 3 else f"{t[0]} + … + {t[-1]} ({len(t)} templates)"
+
+def layout_names(task:str, split:str) -> list[str]:
+    "The layouts the local source knows for (task, split), in the order they are read (`xstilts check` names them)."
+    if task_format(task) == "mlm": return [MLM_TEXT]
+    return [layout_name(t) for t, _ in _local_layouts(task, split)]
 
 def _local_root(root=None) -> Path:
     from xstilts.core import data_dir
@@ -737,26 +943,35 @@ def _local_root(root=None) -> Path:
     return root
 
 def _layout_files(task, split, lang, root, layouts):
-    "(templates, reader, paths, missing files, present files) of each layout in turn (lazily: the first whole one ends the search)."
+    """(templates, reader, paths, missing files, present files, files without their gold labels) of each layout in turn
+    (lazily: the first whole one ends the search)."""
     for tpl, reader in layouts:
         tpls = _templates(tpl)
         if lang != "en" and not any("{" in t for t in tpls) and reader not in LANG_READERS:
             raise XStiltsError(f"Local {task}:{split} is English only; got lang '{lang}'. Use lang 'en'")
         paths = [p for t in tpls for p in _expand(root, t.format(**lang_fields(lang)))]
         files = [f for p in paths for f in READER_FILES.get(reader, lambda p: [p])(p)]
-        yield tpls, reader, paths, [f for f in files if not f.is_file()], [f for f in files if f.is_file()]
+        labelled = next((LABELLED[t] for t in tpls if t in LABELLED), None)
+        bare = [p for p in paths if labelled and p.is_file() and not labelled(p)]
+        yield tpls, reader, paths, [f for f in files if not f.is_file()], [f for f in files if f.is_file()], bare
 
 _GLOB = re.compile(r"[*?\[]")
 
+def _split_root(root:Path, rel:str) -> tuple[Path, str]:
+    "(folder, template relative to it) of a template under `root`, or of an absolute one (a declared task's files may be anywhere)."
+    rel = os.path.expanduser(rel)
+    return (Path(Path(rel).anchor), Path(rel).relative_to(Path(rel).anchor).as_posix()) if Path(rel).is_absolute() else (root, rel)
+
 def _expand(root:Path, rel:str) -> list[Path]:
     "The files of one filled template: itself, or the files its glob matches sorted by name (the pattern when none)."
+    root, rel = _split_root(root, rel)
     if not _GLOB.search(rel): return [root/rel]
     return sorted(root.glob(rel), key=lambda p: (p.name, str(p))) or [root/rel]
 
 def lang_fields(lang:str) -> dict:
-    "The placeholder values of local path templates for `lang`: lang, lang3 (Tatoeba), ctx and q (MLQA)."
+    "The placeholder values of local path templates for `lang`: lang, lang3 (Tatoeba), lang_name (TyDiQA), ctx and q (MLQA)."
     ctx, _, q = lang.partition("-")
-    return dict(lang=lang, lang3=_iso3().get(lang, lang), ctx=ctx, q=q or ctx)
+    return dict(lang=lang, lang3=_iso3().get(lang, lang), lang_name=TYDIQA_NAMES.get(lang, lang), ctx=ctx, q=q or ctx)
 
 def _iso3() -> dict:
     try: from xstilts.tasks import TATOEBA_ISO3
@@ -771,30 +986,38 @@ def _template_regex(t:str):
     for lit, name, _, _ in string.Formatter().parse(t):
         rx += re.escape(lit).replace(r"\*", "[^/]*").replace(r"\?", "[^/]")
         if name: rx += f"(?P={name})" if name in seen else f"(?P<{name}>[^/]+?)"; seen.add(name)
-    return re.compile(rx), re.sub(r"\{[a-z0-9]+\}", "*", t)
+    return re.compile(rx), re.sub(r"\{[a-z0-9_]+\}", "*", t)
 
 def _present_langs(root:Path, t:str, reader:str) -> list[str]:
     "The languages whose files (all the reader needs) are present for template `t`."
+    root, t = _split_root(root, t)
     rx, pattern = _template_regex(t)
-    back3 = {v: k for k, v in _iso3().items()}
+    back = {"lang3": {v: k for k, v in _iso3().items()}, "lang_name": {v: k for k, v in TYDIQA_NAMES.items()}}
     found = set()
     for p in root.glob(pattern):
         m = rx.fullmatch(p.relative_to(root).as_posix())
         if not m: continue
         g = m.groupdict()
-        lang = g.get("lang") or back3.get(g.get("lang3"), g.get("lang3"))
+        lang = g.get("lang") or next((back[k].get(g[k], g[k]) for k in back if g.get(k)), None)
         if lang is None and g.get("ctx") == g.get("q"): lang = g.get("ctx")
         if lang and all(f.is_file() for f in READER_FILES.get(reader, lambda p: [p])(p)): found.add(lang)
     return sorted(found)
 
-def _missing(task, split, lang, root, tpls, reader, missing, present):
-    "Raise the one-line error for missing local files: which, which of the set are there, which languages are complete."
+def _missing(task, split, lang, root, tpls, reader, missing, present, bare, layouts):
+    """Raise the one-line error for missing local files: which, which of the set are there, which languages are complete,
+    the other layouts it knows (or, where the files are there without their gold labels, that)."""
+    others = [layout_name(t) for t, _ in layouts if _templates(t) != tpls]
+    also = f"Other layouts it knows: {', '.join(others)}" if others else ""
+    if not missing:
+        raise XStiltsError(f"{', '.join(map(str, bare))}: no gold labels (XTREME's later download script removes them), needed for {task}:{split} "
+                           f"(lang '{lang}') from the local data folder {root} (XSTILTS_DATA). {also or 'No other layout is known'}")
     langs = ""
     if len(tpls) == 1 and "{" in tpls[0] and (found := _present_langs(root, tpls[0], reader)):
         langs = f" Languages present: {', '.join(found)}"
     there = f" Only {', '.join(f.name for f in present)} of its files {'is' if len(present) == 1 else 'are'} there." if present else ""
+    also = ("." if langs else "") + " " + also if also else ""
     raise XStiltsError(f"{', '.join(map(str, missing))}: no such file{'s' if len(missing) > 1 else ''}, needed for {task}:{split} (lang '{lang}') "
-                       f"from the local data folder {root} (XSTILTS_DATA).{there}{langs}")
+                       f"from the local data folder {root} (XSTILTS_DATA).{there}{langs}{also}")
 
 # %% ../nbs/03_data.ipynb #e75ce6ba
 def task_format(task:str) -> str:
@@ -967,8 +1190,6 @@ def hub_examples(task:str,          # task name (a key of `HUB_MAP` or `HUB_ROWS
     return _finish(out, dropped, f"hub {task} {prefix}", f"field {m.id}" if m.id else "row numbers")
 
 # %% ../nbs/03_data.ipynb #5bd0ed9d
-TYDIQA_NAMES = {"ar": "arabic", "bn": "bengali", "en": "english", "fi": "finnish", "id": "indonesian",
-                "ko": "korean", "ru": "russian", "sw": "swahili", "te": "telugu"}  # language -> TyDiQA id prefix
 HUB_UNAVAILABLE = {  # task: why the hub source cannot give it
     "bucc": "google/xtreme's bucc18 configs hold only the gold sentence pairs, not the two comparable corpora BUCC mines from; use source 'local'",
     "lareqa": "google-research-datasets/xquad_r has no sentence breaks, so LAReQA's candidate sentences cannot be rebuilt; use source 'local' (lareqa/xquad-r/<lang>.json)",
@@ -1126,16 +1347,28 @@ def parse_spec(spec:str) -> tuple[str, str]:
     return parts[0].strip(), parts[1].strip()
 
 # %% ../nbs/03_data.ipynb #2c8fe9e0
+def local_status(task:str,            # task name
+                 split:str,           # split name, e.g. 'dev'
+                 lang:str="en",       # language code
+                 root=None) -> list[dict]: # the data folder (default: XSTILTS_DATA)
+    """Where (task, split, lang) is in the local data folder, one dict per part (a train union: each part's): `task`, `split`,
+    `lang`, `found` (the files of the layout read; None when no layout is whole), `missing` and `unlabelled` (the first
+    layout's files that are absent, or there without gold labels, when none is found), `layouts` (`layout_names`)."""
+    root = _local_root(root)
+    if split == "train" and (parts := train_union(task)): return [r for t in parts for r in local_status(t, "train", lang, root)]
+    row = dict(task=task, split=split, lang=lang, layouts=layout_names(task, split))
+    if task_format(task) == "mlm":
+        f = root/MLM_TEXT.format(lang=lang)
+        return [dict(row, found=[f], missing=[], unlabelled=[]) if f.is_file() else dict(row, found=None, missing=[f], unlabelled=[])]
+    first = None
+    for _, _, _, missing, present, bare in _layout_files(task, split, lang, root, _local_layouts(task, split)):
+        if not missing and not bare: return [dict(row, found=present, missing=[], unlabelled=[])]
+        first = first or (missing, bare)
+    return [dict(row, found=None, missing=first[0], unlabelled=first[1])]
+
 def local_missing(task:str,            # task name
                   split:str,           # split name, e.g. 'dev'
                   lang:str="en",       # language code
                   root=None) -> list[Path]: # the data folder (default: XSTILTS_DATA)
-    "The files (task, split, lang) needs that the local data folder lacks: [] when one layout of them is whole. Nothing is read."
-    root = _local_root(root)
-    if split == "train" and (parts := train_union(task)): return [f for t in parts for f in local_missing(t, "train", lang, root)]
-    if task_format(task) == "mlm": return [f for f in [root/MLM_TEXT.format(lang=lang)] if not f.is_file()]
-    first = None
-    for _, _, _, missing, _ in _layout_files(task, split, lang, root, _local_layouts(task, split)):
-        if not missing: return []
-        first = missing if first is None else first
-    return first
+    "The files (task, split, lang) needs that the local data folder lacks (or has without gold labels): [] when one layout of them is whole."
+    return [f for r in local_status(task, split, lang, root) if r["found"] is None for f in r["missing"] + r["unlabelled"]]

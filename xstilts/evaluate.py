@@ -11,9 +11,9 @@ from .train import autocast, device
 
 # %% auto #0
 __all__ = ['POOLING', 'SCORING', 'class_logits', 'predict_classification', 'dev_accuracy', 'predict_tagging', 'dev_tagging',
-           'dev_mlm', 'qa_logits', 'best_spans', 'predict_span', 'dev_span', 'predict_multiple_choice',
-           'dev_multiple_choice', 'embed', 'dev_dual', 'normalize', 'cosine_scores', 'knn', 'margin_scores', 'nearest',
-           'rank', 'mine_candidates']
+           'tag_logits', 'tags_from_logits', 'dev_mlm', 'qa_logits', 'best_spans', 'predict_span', 'dev_span',
+           'predict_multiple_choice', 'dev_multiple_choice', 'embed', 'dev_dual', 'normalize', 'cosine_scores', 'knn',
+           'margin_scores', 'nearest', 'rank', 'mine_candidates']
 
 # %% ../nbs/08_evaluate.ipynb #d9f2ec65
 def _outputs(model, feats:list[dict], pad_id:int, batch_size:int, precision:str, fmt:str|None=None, **kw):
@@ -65,16 +65,7 @@ def predict_tagging(model,                 # a token-classification model
                     batch_size:int=128,    # windows per forward pass
                     precision:str="auto"): # 'auto' | 'bf16' | 'fp32'
     "Predicted label indices per word, one array per example, windows merged."
-    n_ex = n_examples if n_examples is not None else (max(f["example"] for f in feats) + 1 if feats else 0)
-    n_words = [0] * n_ex
-    for f in feats: n_words[f["example"]] = max(n_words[f["example"]], max(f["words"], default=-1) + 1)
-    out = [np.full(n, -1, dtype=np.int64) for n in n_words]
-    for idx, o, _ in _outputs(model, feats, pad_id, batch_size, precision, "tagging"):
-        best = o.logits.float().argmax(-1).cpu().numpy()
-        for row, i in enumerate(idx):
-            w = np.asarray(feats[i]["words"]); pos = np.flatnonzero(w >= 0)
-            out[feats[i]["example"]][w[pos]] = best[row, pos]
-    return out
+    return tags_from_logits(feats, tag_logits(model, feats, pad_id, batch_size, precision), n_examples)   # (below: the attack reads the logits too)
 
 def dev_tagging(feats:list[dict], examples:list[dict], labels:tuple, pad_id:int, metric:str="f1-seqeval", precision:str="auto"):
     "A callable scoring a tagger on `examples` with a registry metric (for checkpoint selection)."
@@ -84,6 +75,31 @@ def dev_tagging(feats:list[dict], examples:list[dict], labels:tuple, pad_id:int,
         pred = predict_tagging(model, feats, pad_id, len(examples), precision=precision)
         return fn(gold, [[labels[i] for i in p] for p in pred])[0]
     return score
+
+# %% ../nbs/08_evaluate.ipynb #a7d2e94b
+@torch.inference_mode()
+def tag_logits(model,                 # a token-classification model
+               feats:list[dict],      # features from `encode_tagging`
+               pad_id:int,            # the tokenizer's padding id
+               batch_size:int=128,    # windows per forward pass
+               precision:str="auto"): # 'auto' | 'bf16' | 'fp32'
+    "Logits [window length, n_labels] (float32) of every tagging window, in feature order, trimmed to the window's length."
+    out = [None] * len(feats)
+    for idx, o, _ in _outputs(model, feats, pad_id, batch_size, precision, "tagging"):
+        lg = o.logits.float().cpu().numpy()
+        for row, i in enumerate(idx): out[i] = lg[row, :len(feats[i]["input_ids"])]
+    return out
+
+def tags_from_logits(feats:list[dict], logits:list, n_examples:int|None=None) -> list[np.ndarray]:
+    "Predicted label indices per word, one array per example, from `tag_logits` (the predictions of `predict_tagging`)."
+    n_ex = n_examples if n_examples is not None else (max(f["example"] for f in feats) + 1 if feats else 0)
+    n_words = [0] * n_ex
+    for f in feats: n_words[f["example"]] = max(n_words[f["example"]], max(f["words"], default=-1) + 1)
+    out = [np.full(n, -1, dtype=np.int64) for n in n_words]
+    for f, l in zip(feats, logits):
+        w = np.asarray(f["words"]); pos = np.flatnonzero(w >= 0)
+        out[f["example"]][w[pos]] = l[pos].argmax(-1)
+    return out
 
 # %% ../nbs/08_evaluate.ipynb #cc93db52
 def dev_mlm(feats:list[dict], pad_id:int, precision:str="auto", batch_size:int=64):

@@ -246,7 +246,8 @@ def trimmed_path(base:str, p) -> str:
     "The encoder at `base` with its vocabulary trimmed to the pieces of study `p`'s data (cached by base and data)."
     from xstilts.convert import trim_vocab
     from xstilts.pipeline import study_texts
-    k = ("texts", p.model_dump_json(include={"source", "world", "targets", "intermediates", "languages", "data", "eval_split", "max_eval_examples"}))
+    k = ("texts", p.model_dump_json(include={"source", "world", "targets", "intermediates", "languages", "data", "eval_split", "max_eval_examples",
+                                             *(("perturbations", "perturb_seed", "dictionaries") if p.perturbations else ())}))   # perturbed inputs are kept too
     texts = {}
     def compute():
         texts.update(study_texts(p, dev=True)); return stable_hash(texts)

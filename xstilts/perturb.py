@@ -16,7 +16,7 @@ __all__ = ['PERTURBATIONS', 'UNSEGMENTED', 'LAYOUTS', 'LANGUAGE_LAYOUTS', 'SCRIP
            'Perturbation', 'get_perturbation', 'label', 'parse_label', 'graphemes', 'char_script', 'dominant_script',
            'alphabet', 'neighbours', 'Words', 'read_muse', 'write_muse', 'Dictionaries', 'BoundDictionary',
            'muse_dictionaries', 'world_dictionaries', 'world_dictionary_fingerprint', 'fields', 'perturb_example',
-           'attack', 'resource_level', 'robustness_table', 'drop_scores']
+           'attack', 'attack_snippets', 'resource_level', 'robustness_table', 'drop_scores']
 
 # %% ../nbs/16_perturb.ipynb #787f3bc5
 @dataclass(frozen=True)
@@ -590,6 +590,22 @@ def attack(examples:list[dict],     # examples of one language (retrieval: the s
                          "attacked": [score0[i] > 0 for i in range(len(T))], "queries": queries, "switched": [len(s) for s in subs],
                          "success": [bool(score0[i] > 0 and score[i] < score0[i]) for i in range(len(T))]})
     return out, info
+
+# %% ../nbs/16_perturb.ipynb #a77c5e01
+def attack_snippets(examples:list[dict], fmt:str, lang:str, dictionary:BoundDictionary) -> list[str]:
+    """Every text a single switch of the attack puts in front of the tokenizer: a switched word with its neighbours and the
+    separators between them (the tokenizer segments a word apart from words beyond its neighbours: exact for spaced
+    scripts; in unsegmented ones a segmentation reaching past a neighbour is not covered). For `trim_vocab`."""
+    fmt = "classification" if fmt == "pair-classification" else fmt
+    out = []
+    for e in examples:
+        T = _Target(e, fmt, lang, dictionary)
+        for key, i, r in T.cands:
+            W = T.W[key]
+            if key == "tokens": out.append(r); continue   # a tagging word is tokenized on its own
+            a, b = max(i - 1, 0), min(i + 2, len(W.parts))
+            out.append(W.seps[a] + "".join((r if j == i else W.parts[j]) + W.seps[j + 1] for j in range(a, b)))
+    return list(dict.fromkeys(out))
 
 # %% ../nbs/16_perturb.ipynb #3d3587a5
 CC100_GIB = {  # XLM-R's CC-100 data per language (GiB), Conneau et al. 2020, Table 6; zh: Simplified + Traditional

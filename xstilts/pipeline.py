@@ -8,7 +8,7 @@ import contextlib, json, os, random, re, time, traceback, shutil
 from pathlib import Path
 import numpy as np, pandas as pd
 from .core import XStiltsError, RunId, StudyParams, cache_dir, stable_hash, seed_everything, atomic_write_json, data_dir, file_lock, release_memory, torch_threads
-from .tasks import get_task, eval_languages, target_eval_split
+from .tasks import get_task, eval_languages, target_eval_split, task_declarations
 from .data import load_examples, load_texts, parse_spec, world_data_fingerprint
 from .models import encoder_path, pretrain_params, load_with_head, load_tokenizer, save_encoder, parse_model, quiet_transformers, trimming, corpus_key, TINY_SIZES
 from .features import encode_classification, encode_tagging, encode_span, encode_multiple_choice, encode_retrieval, encode_mlm, encode_dual
@@ -24,8 +24,8 @@ __all__ = ['FORMATS', 'TRAINED_FORMATS', 'RECORDED_METRICS', 'train_specs', 'dev
            'dual_trained', 'sentence_at', 'query_text', 'dual_pairs', 'mlm_languages', 'mlm_data', 'FormatOps',
            'task_labels', 'fit', 'fit_multitask', 'phase1_key', 'phase1_dir', 'phase1', 'from_main', 'data_key',
            'tokenizer_key', 'forget_caches', 'evaluate_target', 'study_perturbations', 'study_dictionaries',
-           'pair_similarity', 'gold_similarity', 'evaluate_retrieval', 'evaluate_ranked', 'run_params', 'run_one',
-           'study_texts']
+           'tagging_loss', 'answer_positions', 'span_loss', 'attack_loss', 'pair_similarity', 'gold_similarity',
+           'evaluate_retrieval', 'evaluate_ranked', 'run_params', 'run_one', 'perturbed_texts', 'study_texts']
 
 # %% ../nbs/11_pipeline.ipynb #b4ca3704
 def _load(p:StudyParams, spec:str, lang:str="en") -> list:
@@ -246,6 +246,7 @@ def phase1_key(p:StudyParams, model:str, inter:str, seed:int) -> dict:
             "task_train": {t: p.task_train[t] for t in parts if t in p.task_train},
             "data": [[train_specs(p, t), dev_spec(p, t)] for t in parts] if len(parts) > 1 else [train_specs(p, inter), dev_spec(p, inter)], "source": p.source,
             "where": p.world.model_dump() if p.source == "embedded" else str(data_dir(required=False)),
+            **({"tasks": decl} if (decl := task_declarations(parts)) else {}),   # tasks declared in the params: their settings (built-in tasks: none, keys as before)
             **({"loop": 2} if len(parts) > 1 else {})}   # multi-task phase 1 in the one training loop (2026-12-07): the old loop's encoders are not reused
 
 def phase1_dir(p:StudyParams, model:str, inter:str, seed:int) -> Path:
@@ -413,8 +414,9 @@ def evaluate_target(p:StudyParams, rid:RunId, model, tok, labels:tuple=()) -> tu
     return scores, pd.concat(frames, ignore_index=True)
 
 # %% ../nbs/11_pipeline.ipynb #9edc8f60
-from .perturb import (perturb_example, attack, get_perturbation, label as perturbation_label, dominant_script,
+from .perturb import (perturb_example, attack, attack_snippets, get_perturbation, label as perturbation_label, dominant_script,
                              world_dictionaries, world_dictionary_fingerprint, muse_dictionaries)
+from .evaluate import tag_logits, tags_from_logits, qa_logits, best_spans
 
 def study_perturbations(p:StudyParams, target:str) -> list[tuple]:
     "(spec, strength, record label) of every perturbation a study evaluates on `target`."
@@ -436,8 +438,58 @@ def _attack_summary(info:pd.DataFrame) -> dict:
     return {"n_attacked": int(len(att)), "attack_success_rate": float(att.success.mean()) if len(att) else float("nan"),
             "mean_queries": float(att.queries.mean()) if len(att) else float("nan"), "mean_switched": float(att.switched.mean()) if len(att) else float("nan")}
 
+def _log_softmax(x) -> np.ndarray:
+    "log softmax over the last axis, in float64."
+    x = np.asarray(x, dtype=np.float64); x = x - x.max(-1, keepdims=True)
+    return x - np.log(np.exp(x).sum(-1, keepdims=True))
+
+def tagging_loss(feats:list[dict],   # features from `encode_tagging`
+                 logits:list,        # their `tag_logits`
+                 n_examples:int):    # examples encoded
+    """Per example, the mean cross-entropy of the gold tag over its labelled positions (`labels` ≠ -100: each word's first
+    piece, in the one window that labels it); 0 for an example with none (no words, or only tags the head lacks)."""
+    tot, cnt = np.zeros(n_examples), np.zeros(n_examples)
+    for f, l in zip(feats, logits):
+        lab = np.asarray(f["labels"]); pos = np.flatnonzero(lab != -100)
+        if len(pos): tot[f["example"]] -= _log_softmax(l[pos])[np.arange(len(pos)), lab[pos]].sum(); cnt[f["example"]] += len(pos)
+    return np.where(cnt > 0, tot / np.maximum(cnt, 1), 0.0)
+
+def answer_positions(offsets:list, a:int, b:int) -> tuple[int, int]|None:
+    "Token (start, end) of the answer at characters [a, b) in a QA window (`encode_span`'s rule), or None where the window does not hold it whole."
+    ctx = [k for k, o in enumerate(offsets) if o is not None]
+    if not ctx or offsets[ctx[0]][0] > a or offsets[ctx[-1]][1] < b: return None
+    start = max(k for k in ctx if offsets[k][0] <= a)
+    return start, min(k for k in ctx if k >= start and offsets[k][1] >= b)
+
+def span_loss(feats:list[dict],      # features from `encode_span`
+              logits:list,           # their `qa_logits` (start, end)
+              examples:list[dict]):  # the examples they were encoded from
+    """Per example, −log softmax(start)[gold start] − log softmax(end)[gold end] (over the window's own tokens) of its
+    easiest gold answer: the minimum over its gold answers and over the windows that hold each whole, as the prediction
+    takes its best span over windows and the F1 its best gold answer. An example no window answers (no gold answer, or
+    one cut off) scores the null answer (the first token, where training points such windows) in its easiest window."""
+    ans, null = np.full(len(examples), np.inf), np.full(len(examples), np.inf)
+    for f, (s, e) in zip(feats, logits):
+        k = f["example"]; ls, le = _log_softmax(s), _log_softmax(e); g = examples[k]["answers"]
+        null[k] = min(null[k], -ls[0] - le[0])
+        for a, t in zip(g["answer_start"], g["text"]):
+            pos = answer_positions(f["offsets"], a, a + len(t))
+            if pos is not None: ans[k] = min(ans[k], -ls[pos[0]] - le[pos[1]])
+    return np.where(np.isfinite(ans), ans, np.where(np.isfinite(null), null, 0.0))
+
+def attack_loss(score, ce, eps:float=1e-9) -> np.ndarray:
+    """The attack's loss where a score has steps (tagging, QA): 1 − the per-example score, plus the cross-entropy `ce`
+    squeezed into [0, `eps`). Candidates are ordered by the score first (a switch that lowers it always wins) and by the
+    cross-entropy where the score is flat: `eps` is far below the smallest step of token accuracy or F1."""
+    ce = np.asarray(ce, dtype=np.float64)
+    return (1 - np.asarray(score, dtype=np.float64)) + eps * ce / (1 + ce)
+
 def _attack_query(task, ops, model, tok, labels, ml, p, metric):
-    "The attack's query: examples -> (loss, per-example score) under the fine-tuned model."
+    """The attack's query: examples -> (loss, per-example score) under the fine-tuned model, from one forward pass (which
+    gives both the logits and the prediction the score is computed from). The loss is logit-based: the cross-entropy on
+    the gold label (classification, multiple choice); for tagging and QA, whose scores have steps, `attack_loss` of the
+    score (token accuracy of the sentence, F1) and the cross-entropy on the gold tags (`tagging_loss`) or the gold start
+    and end (`span_loss`)."""
     if task.format in ("classification", "pair-classification", "multiple-choice"):
         fmt = "multiple-choice" if task.format == "multiple-choice" else "classification"
         def q(ex):
@@ -446,14 +498,23 @@ def _attack_query(task, ops, model, tok, labels, ml, p, metric):
             loss = np.array([np.logaddexp.reduce(l) - l[g] for l, g in zip(lg, gold)])
             return loss, np.array([float(l.argmax() == g) for l, g in zip(lg, gold)])
         return q
-    def q(ex):
-        pred = ops.predict(model, ops.encode(ex, tok, labels, ml), ex, task, labels, tok.pad_token_id, p.train.precision)
-        gold = [ops.gold(e) for e in ex]
-        if task.format == "tagging":  # per-sentence token accuracy
-            c = tag_counts(gold, pred); s = np.where(c["tokens"] > 0, c["correct"] / np.maximum(c["tokens"], 1), 1.0)
-        else: s = np.asarray(per_example_columns(metric(gold, pred)[1])["score"], dtype=float)
-        return 1 - s, s
-    return q
+    pad, pr = tok.pad_token_id, p.train.precision
+    if task.format == "tagging":
+        def q(ex):
+            feats = ops.encode(ex, tok, labels, ml); lg = tag_logits(model, feats, pad, precision=pr)
+            pred = [[labels[i] if i >= 0 else "O" for i in w] for w in tags_from_logits(feats, lg, len(ex))]   # ops.predict's, from the same pass
+            c = tag_counts([ops.gold(e) for e in ex], pred)   # per-sentence token accuracy
+            s = np.where(c["tokens"] > 0, c["correct"] / np.maximum(c["tokens"], 1), 1.0)
+            return attack_loss(s, tagging_loss(feats, lg, len(ex))), s
+        return q
+    if task.format == "span":
+        def q(ex):
+            feats = ops.encode(ex, tok, labels, ml); lg = qa_logits(model, feats, pad, precision=pr)
+            pred = best_spans(feats, lg, ex, version_2=_v2(task))   # ops.predict's, from the same pass
+            s = np.asarray(per_example_columns(metric([ops.gold(e) for e in ex], pred)[1])["score"], dtype=float)
+            return attack_loss(s, span_loss(feats, lg, ex)), s
+        return q
+    raise XStiltsError(f"The adversarial attack has no loss for format '{task.format}' (task '{task.name}')")
 
 # %% ../nbs/11_pipeline.ipynb #0073f6e1
 def _embed(model, tok, items:list[dict], layer:int, p:StudyParams):
@@ -617,6 +678,7 @@ def run_params(p:StudyParams, rid:RunId) -> dict:
     if rid.inter != "none": d["intermediate_train"] = p.intermediate_train.record()
     if spec.kind in ("tiny", "random"): d["pretrain"] = pretrain_params(spec, p).record(); d["architecture"] = TINY_SIZES[spec.ref]
     if p.trim_vocab: d["trim_vocab"] = True   # only when on, so older records keep their params
+    if (decl := task_declarations([rid.target, rid.inter])): d["tasks"] = decl   # declared tasks' settings: a changed declaration is another run (built-in runs: none)
     if (metric := get_task(rid.target).metric) in RECORDED_METRICS: d["metric"] = metric   # its older runs: stale
     pert = study_perturbations(p, rid.target)
     if p.source == "embedded":  # what the world gave this run: a changed generator makes stale only the runs whose data it changed
@@ -711,8 +773,29 @@ def _texts(e) -> list[str]:
     if "text" in e: return [e["text"]]   # continued-MLM text
     return [e["text_a"], e.get("text_b")]
 
+def perturbed_texts(p:StudyParams, target:str, lang:str) -> list[str]:
+    """The texts phase 3 can give the model under the study's perturbations of `target` in `lang`: each perturbed example
+    (fixed by `perturb_seed`), and for the adversarial attack every single switch in its window of words
+    (`perturb.attack_snippets`). Read by `trim_vocab`, so a trimmed vocabulary keeps the pieces perturbed inputs need."""
+    task, perts = get_task(target), study_perturbations(p, target)
+    if not perts or (task.format == "retrieval" and lang == "en"): return []
+    if task.metric == "map@20": raise XStiltsError(f"{target}: trim_vocab with perturbations of a ranked-retrieval target is not supported (its perturbed queries are not collected); turn one of them off")
+    split = eval_split(p, target)
+    d = _load(p, f"{target}:{split}", lang)
+    retrieval = task.format == "retrieval"
+    ex = [d[0] if isinstance(d, list) else d] if retrieval else _cap(d, p.max_eval_examples)
+    out = []
+    for spec, strength, _ in perts:
+        dic = _bound(p, spec, lang) if get_perturbation(spec.name).family == "codeswitch" else None
+        if dic is not None and not dic.tables: continue   # not scored: no dictionary from the language
+        if spec.name == "codeswitch-adv":
+            out += attack_snippets(ex[0]["src"] if retrieval else ex[:spec.max_examples], "sentence" if retrieval else task.format, lang, dic)
+        elif retrieval: out += _texts(perturb_example(ex[0], "retrieval", spec.name, strength, lang, p.perturb_seed, dic))
+        else: out += [t for e in _perturbed(p, target, split, lang, spec, strength, ex[:spec.max_examples], dic) for t in _texts(e)]
+    return [t for t in out if t]
+
 def study_texts(p:StudyParams, dev:bool=False) -> dict[str, list[str]]:
-    "Unlabeled input texts per language of every split the study reads (with `dev`, also its selection dev sets)."
+    "Unlabeled input texts per language of every split the study reads (with `dev`, also its selection dev sets), perturbed inputs included."
     out = {}
     def add(lang, ex):
         out.setdefault(lang, []).extend(t for e in ex for t in _texts(e) if t)
@@ -733,5 +816,6 @@ def study_texts(p:StudyParams, dev:bool=False) -> dict[str, list[str]]:
             for lang in eval_languages(get_task(t), p):
                 if lang == "en" and fmt == "retrieval": continue
                 add(lang, _load(p, f"{t}:{eval_split(p, t)}", lang))
+                out.setdefault(lang, []).extend(perturbed_texts(p, t, lang))   # phase 3's perturbed inputs too
                 if dev and lang != "en" and (fmt == "retrieval" or p.train.selection == "target-dev"): try_add(lang, f"{t}:dev")
     return {l: sorted(set(v)) for l, v in out.items()}

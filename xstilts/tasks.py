@@ -4,19 +4,26 @@
 
 # %% ../nbs/01_tasks.ipynb #05da1d4a
 from __future__ import annotations
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from .core import XStiltsError, did_you_mean
 
 # %% auto #0
-__all__ = ['FORMATS', 'METRICS', 'BENCHMARKS', 'XTREME_LANGS', 'XTREME_R_LANGS', 'UDPOS_HUB_NAMES', 'TATOEBA_ISO3', 'NLI_LABELS',
-           'BINARY_LABELS', 'UPOS_LABELS', 'PANX_LABELS', 'TASKS', 'TRAIN_UNIONS', 'PAPER_INTERMEDIATES',
-           'PAPER_TARGETS', 'Task', 'get_task', 'intermediate_tasks', 'target_tasks', 'hub_config_for',
-           'check_study_tasks', 'eval_languages', 'target_eval_split']
+__all__ = ['FORMATS', 'METRICS', 'BENCHMARKS', 'FORMAT_METRICS', 'XTREME_LANGS', 'XTREME_R_LANGS', 'UDPOS_HUB_NAMES',
+           'TATOEBA_ISO3', 'NLI_LABELS', 'BINARY_LABELS', 'UPOS_LABELS', 'PANX_LABELS', 'BUILTIN_TASKS', 'TASKS',
+           'TRAIN_UNIONS', 'PAPER_INTERMEDIATES', 'PAPER_TARGETS', 'DOCUMENTING', 'Task', 'get_task',
+           'intermediate_tasks', 'target_tasks', 'hub_config_for', 'check_study_tasks', 'eval_languages',
+           'target_eval_split', 'declared_task', 'set_user_tasks', 'user_tasks', 'task_declarations']
 
 # %% ../nbs/01_tasks.ipynb #e5744b8a
 FORMATS = ("classification", "pair-classification", "tagging", "span", "multiple-choice", "retrieval", "mlm")
 METRICS = ("accuracy", "f1-seqeval", "f1-seqeval-0.0.12", "squad", "mlqa", "bucc-f1", "map@20")
-BENCHMARKS = ("xtreme", "xtreme-r", "english")
+BENCHMARKS = ("xtreme", "xtreme-r", "english", "custom")   # a task declared in study params may name another
+FORMAT_METRICS = {  # format: the metrics that score it
+    "classification": ("accuracy",), "pair-classification": ("accuracy",), "multiple-choice": ("accuracy",),
+    "tagging": ("f1-seqeval", "f1-seqeval-0.0.12", "accuracy"), "span": ("squad", "mlqa"),
+    "retrieval": ("accuracy", "bucc-f1", "map@20"), "mlm": ("accuracy",),
+}
 
 @dataclass(frozen=True, kw_only=True)
 class Task:
@@ -33,14 +40,17 @@ class Task:
     n_choices: int|None = None              # answer options (multiple choice)
     hub: str|None = None                    # Hugging Face hub dataset id (None: local only)
     hub_config: str|None = None             # hub config, or a template with {lang}/{lang_name}/{lang3}
-    benchmark: str = "english"              # 'xtreme', 'xtreme-r' or 'english'
+    benchmark: str = "english"              # 'xtreme', 'xtreme-r', 'english' (a declared task: any name, 'custom' by default)
     description: str                        # one line
     reference: str                          # short citation
+    declared: object = field(default=None, hash=False)  # a task declared in study params: its declaration (`core.TaskSpec`); None: built in
 
     def __post_init__(self):
-        for field, value, valid in (("format", self.format, FORMATS), ("metric", self.metric, METRICS),
-                                    ("benchmark", self.benchmark, BENCHMARKS)):
-            if value not in valid: raise XStiltsError(f"Task '{self.name}': {field} '{value}' is not valid." + did_you_mean(value, valid))
+        checks = (("format", self.format, FORMATS), ("metric", self.metric, METRICS), ("benchmark", self.benchmark, BENCHMARKS))
+        for what, value, valid in checks[:3 if self.declared is None else 2]:
+            if value not in valid: raise XStiltsError(f"Task '{self.name}': {what} '{value}' is not valid." + did_you_mean(value, valid))
+        if self.metric not in FORMAT_METRICS[self.format]:
+            raise XStiltsError(f"Task '{self.name}': metric '{self.metric}' does not score {self.format} tasks." + did_you_mean(self.metric, FORMAT_METRICS[self.format]))
         if (self.format == "multiple-choice") != (self.n_choices is not None):
             raise XStiltsError(f"Task '{self.name}': n_choices is set exactly for multiple-choice tasks (format '{self.format}', n_choices {self.n_choices})")
         if "\n" in self.description: raise XStiltsError(f"Task '{self.name}': description must be one line")
@@ -211,7 +221,8 @@ _ROWS = [
          reference="Ruder et al. 2021; Botha et al. 2020"),
 ]
 
-TASKS: dict[str, Task] = {t.name: t for t in _ROWS}
+BUILTIN_TASKS = MappingProxyType({t.name: t for t in _ROWS})   # the built-in rows (read only)
+TASKS: dict[str, Task] = dict(BUILTIN_TASKS)   # the registry: the built-in tasks, then those the study's params declare (`set_user_tasks`)
 
 # The training set of a task that is a union of other tasks' training sets (dev and test stay its own).
 TRAIN_UNIONS: dict[str, tuple[str, ...]] = {"anli": ("snli", "mnli", "anli-rounds")}
@@ -232,7 +243,7 @@ def intermediate_tasks() -> list[str]:
     return [n for n, t in TASKS.items() if t.intermediate]
 
 def target_tasks() -> list[str]:
-    "Names of the XTREME and XTREME-R targets, in registry order."
+    "Names of the targets (XTREME, XTREME-R, and any the study declares), in registry order."
     return [n for n, t in TASKS.items() if t.target]
 
 def hub_config_for(task:str|Task, # a task name or record
@@ -306,3 +317,51 @@ def _has_local(task:str, split:str, lang:str) -> bool:
     from xstilts.data import local_paths
     try: local_paths(task, split, lang); return True
     except XStiltsError: return False
+
+# %% ../nbs/01_tasks.ipynb #d3c1a002
+def declared_task(name:str, # the name it is declared under
+                  spec      # its declaration (`core.TaskSpec`)
+                 ) -> Task:
+    "The registry row of a task declared in study params."
+    if name in BUILTIN_TASKS: raise XStiltsError(f"tasks.{name}: '{name}' is a built-in task; declare yours under another name")
+    direct = spec.format == "retrieval" and spec.metric != "map@20"   # ranked with the phase-1 encoder: no phase 2
+    return Task(name=name, intermediate=spec.intermediate, target=spec.target, format=spec.format, metric=spec.metric,
+                languages=tuple(spec.languages), splits=tuple(spec.paths), labels=tuple(spec.labels) if spec.labels else None,
+                train_source=spec.train_source or (name if spec.target and not direct else None), n_choices=spec.n_choices,
+                benchmark=spec.benchmark, description=spec.description or f"a {spec.format} task declared in the study's params",
+                reference=spec.reference or "declared in the study's params", declared=spec)
+
+def _check_source(t:Task, known:dict):
+    "A declared task's training source exists, trains in English, and has its format and labels."
+    src = t.train_source
+    if src is None or src == t.name: return
+    if src not in known: raise XStiltsError(f"tasks.{t.name}.train_source: '{src}' is not a task." + did_you_mean(src, known))
+    s = known[src]
+    if "train" not in s.splits or "en" not in s.languages: raise XStiltsError(f"tasks.{t.name}.train_source: '{src}' has no English train split")
+    if t.format != "retrieval" and (s.format, s.labels, s.n_choices) != (t.format, t.labels, t.n_choices):
+        raise XStiltsError(f"tasks.{t.name}.train_source: '{src}' is a {s.format} task with labels {s.labels}, but {t.name} is a {t.format} task "
+                           f"with labels {t.labels}: a target trains on a task of its own format and labels")
+
+def set_user_tasks(specs:dict) -> list[str]: # name -> declaration (`core.TaskSpec`)
+    "Make the declared tasks the registry's user tasks (those declared before leave it); returns their names."
+    rows = {n: declared_task(n, s) for n, s in specs.items()}
+    for t in rows.values(): _check_source(t, {**BUILTIN_TASKS, **rows})
+    for n in [n for n in TASKS if n not in BUILTIN_TASKS]: del TASKS[n]
+    TASKS.update(rows)
+    return list(rows)
+
+def user_tasks() -> list[str]:
+    "Names of the tasks declared in the study params validated last."
+    return [n for n, t in TASKS.items() if t.declared is not None]
+
+DOCUMENTING = {"description", "reference", "benchmark"}   # declaration settings that name a task but change no example or score
+
+def task_declarations(names) -> dict: # task names (or 'a+b' multi-task names)
+    "The declarations of the declared tasks among `names` and of the tasks that train them, as run records keep them; {} for built-in tasks."
+    out, todo = {}, [x for n in names for x in str(n).split("+")]
+    while todo:
+        t = TASKS.get(todo.pop(0))
+        if t is None or t.declared is None or t.name in out: continue
+        out[t.name] = t.declared.model_dump(mode="json", exclude_defaults=True, exclude=DOCUMENTING)
+        if t.train_source: todo.append(t.train_source)
+    return dict(sorted(out.items()))
