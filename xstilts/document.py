@@ -122,14 +122,15 @@ def design_box(p:StudyParams,             # the study
     data += "; substituted: " + "; ".join(substitutions) if substitutions else ""
     ms = "; ".join(f"<code>{m}</code> ({k}" + (f", {len(dr)} pretraining draws: {', '.join(map(str, dr))}" if len(dr) > 1 else "") + ")" for m, dr, k in _models(p, preds))
     grids = p.grids()
-    seeds = f"{len(p.seeds)} per draw ({', '.join(map(str, p.seeds))})" + "".join(
+    one = max((len(dr) for _, dr, k in _models(p, preds) if not k.startswith("never")), default=1) == 1   # one pretrained encoder a recipe
+    seeds = f"{len(p.seeds)}{'' if one else ' per draw'} ({', '.join(map(str, p.seeds))})" + "".join(
         f"; {n}: {len(g[3])}" for n, g in list(grids.items())[1:] if g[3] != p.seeds)
     clean = preds[preds.perturbation == "clean"] if len(preds) else preds
     per_lang = clean.groupby(["model", "inter", "target", "seed", "language"]).size() if len(clean) else pd.Series(dtype=int)
     size = f"{int(per_lang.median())} examples per language (median; {p.eval_split} split)" if len(per_lang) else "–"
     pert = "; ".join(f"{x.name} at {', '.join(f'{s:g}' for s in x.strengths)}" + (f" on the first {x.max_examples}" if x.max_examples else "") for x in p.perturbations)
     pert += f" (perturbation seed {p.perturb_seed})" if pert else ""
-    iv = (f"95% intervals, paired, over pretraining draws, seeds and examples (hierarchical bootstrap, {p.bootstrap:,} resamples, "
+    iv = (f"95% intervals, paired, over {'fine-tuning seeds and examples (one pretrained encoder: not over pretraining)' if one else 'pretraining draws, seeds and examples'} (hierarchical bootstrap, {p.bootstrap:,} resamples, "
           f"studentized); primary family: {FAMILIES['primary'][0]}, Holm; secondary: {FAMILIES['secondary'][0]}, Benjamini-Hochberg")
     rows = [("Data", data), ("Languages", lang), ("Encoders", ms), ("Intermediate", ", ".join(i for i in p.all_intermediates if i != "none") + " (against none: the baseline)"),
             ("Targets", ", ".join(p.targets)), ("Seeds", seeds), ("Evaluation", size + (f"; perturbed: {pert}" if pert else "")), ("Intervals", iv)]
@@ -163,8 +164,9 @@ def findings(p:StudyParams,              # the study
                           ("loss", pm[pm.verdict == "contradicted"].sort_values("delta"))):
             if len(sub):
                 r = sub.iloc[0]
-                more = f" ({len(sub) - 1} more)" if len(sub) > 1 else ""
-                out.append(f"The largest {word}: {r.inter} → {r.target}, {_pts(r)} points over {int(r.n_draws)} draws × {int(r.n_seeds)} seeds{more}.")
+                more = f"; also {', '.join(f'{x.inter} → {x.target}' for _, x in sub.iloc[1:].iterrows())}" if len(sub) > 1 else ""
+                nd, ns = int(r.n_draws), int(r.n_seeds)
+                out.append(f"The largest {word}: {r.inter} → {r.target}, {_pts(r)} points over {nd} draw{'s' if nd > 1 else ''} × {ns} seed{'s' if ns > 1 else ''}{more}.")
             elif word == "gain": out.append(f"No intermediate task improves any of {model}'s targets beyond its interval.")
         flagged = pm[pm.verdict.str.startswith("not tested (baseline")]
         if len(flagged): out.append(f"Not tested, their baselines flagged: {', '.join(sorted(set(flagged.target)))} ({flagged.verdict.iloc[0][12:-1]}).")
@@ -203,9 +205,13 @@ def limitations(p:StudyParams, preds:pd.DataFrame, tt:pd.DataFrame, env:dict|Non
         d, s = int(prim.n_draws.max()), int(prim.n_seeds.max())
         out.append(f"{d} pretraining draw{'s' if d > 1 else ''} × {s} seed{'s' if s > 1 else ''} per comparison: the interval has "
                    f"{(k := max(d if d > 1 else s, 1) - 1)} degree{'' if k == 1 else 's'} of freedom at the replicate level, so only large effects are decided.")
+    one = len(prim) and int(prim.n_draws.max()) == 1
+    if one: out.append("One pretrained encoder: the intervals cover fine-tuning seeds and examples, not pretraining; the results are about this encoder, not its recipe.")
+    if p.source != "embedded" and p.max_eval_examples: out.append(f"At most {p.max_eval_examples} evaluation examples per language, and some training splits substituted (the design box lists them).")
     if env and "cpu_bf16_kernels" in env:
         out.append(f"Computed on {env.get('cpu_capability')} CPU kernels {'with' if env['cpu_bf16_kernels'] else 'without'} bf16: "
-                   "other kernels pretrain other encoders from the same recipe (another draw), which the draws interval covers.")
+                   + ("other kernels give other numbers (bf16 autocast against fp32), as another draw would; one encoder's intervals do not cover that." if one else
+                      "other kernels pretrain other encoders from the same recipe (another draw), which the draws interval covers."))
     return out
 
 # %% ../nbs/18_document.ipynb #a1d0c3e2
