@@ -267,7 +267,8 @@ def robustness_curves(metrics:pd.DataFrame, p:StudyParams, model:str, title:str|
             if r_ == len(names) - 1: ax.set_xlabel("strength (share of words)", fontsize=8)
             ax.tick_params(labelsize=7)
     axes[0][0].legend(fontsize=7)
-    fig.suptitle(title or f"{model}: zero-shot score under perturbation (mean over draws, 95% t-interval over draws)", fontsize=10)
+    one = rt.model.nunique() == 1   # one pretrained encoder: no interval over draws
+    fig.suptitle(title or f"{model}: zero-shot score under perturbation ({'one pretrained encoder, mean over seeds; no interval' if one else 'mean over draws, 95% t-interval over draws'})", fontsize=10)
     fig.tight_layout()
     return fig
 
