@@ -118,7 +118,7 @@ def main(argv:list[str]|None=None) -> int:
             from xstilts.models import encoder_path
             from xstilts.pipeline import study_texts
             base = encoder_path(a.model, p.model_copy(update={"trim_vocab": False}))
-            r = trim_vocab(base, (t for ts in study_texts(p, dev=True).values() for t in ts), a.out)
+            r = trim_vocab(base, (t for ts in study_texts(p, dev=True, perturbed=True).values() for t in ts), a.out)
             print(f"{a.out}: vocabulary {r['vocab_before']:,} -> {r['vocab_after']:,} pieces, parameters {r['params_before']:,} -> {r['params_after']:,}"); return 0
         if a.cmd == "rank":
             from xstilts.rank import rank, rank_summary, tune

@@ -250,12 +250,12 @@ def trimmed_path(base:str, p) -> str:
                                              *(("perturbations", "perturb_seed", "dictionaries") if p.perturbations else ())}))   # perturbed inputs are kept too
     texts = {}
     def compute():
-        texts.update(study_texts(p, dev=True)); return stable_hash(texts)
+        texts.update(study_texts(p, dev=True, perturbed=True)); return stable_hash(texts)
     out = cache_dir()/"encoders"/f"trimmed-{stable_hash({'base': base, 'texts': _fingerprint(k, compute)})}"
     if (out/"DONE").exists(): return str(out)
     with file_lock(cache_dir()/"locks"/"encoders"/f"{out.name}.lock"):
         if not (out/"DONE").exists():
-            trim_vocab(base, (t for ts in (texts or study_texts(p, dev=True)).values() for t in ts), out); (out/"DONE").write_text("ok\n")
+            trim_vocab(base, (t for ts in (texts or study_texts(p, dev=True, perturbed=True)).values() for t in ts), out); (out/"DONE").write_text("ok\n")
     return str(out)
 
 def trimming(path:str) -> dict|None:

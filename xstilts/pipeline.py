@@ -794,8 +794,10 @@ def perturbed_texts(p:StudyParams, target:str, lang:str) -> list[str]:
         else: out += [t for e in _perturbed(p, target, split, lang, spec, strength, ex[:spec.max_examples], dic) for t in _texts(e)]
     return [t for t in out if t]
 
-def study_texts(p:StudyParams, dev:bool=False) -> dict[str, list[str]]:
-    "Unlabeled input texts per language of every split the study reads (with `dev`, also its selection dev sets), perturbed inputs included."
+def study_texts(p:StudyParams, dev:bool=False,
+                perturbed:bool=False, # also phase 3's perturbed inputs (`perturbed_texts`: for `trim_vocab`, never a pretraining corpus)
+               ) -> dict[str, list[str]]:
+    "Unlabeled input texts per language of every split the study reads (with `dev`, also its selection dev sets)."
     out = {}
     def add(lang, ex):
         out.setdefault(lang, []).extend(t for e in ex for t in _texts(e) if t)
@@ -816,6 +818,6 @@ def study_texts(p:StudyParams, dev:bool=False) -> dict[str, list[str]]:
             for lang in eval_languages(get_task(t), p):
                 if lang == "en" and fmt == "retrieval": continue
                 add(lang, _load(p, f"{t}:{eval_split(p, t)}", lang))
-                out.setdefault(lang, []).extend(perturbed_texts(p, t, lang))   # phase 3's perturbed inputs too
+                if perturbed: out.setdefault(lang, []).extend(perturbed_texts(p, t, lang))
                 if dev and lang != "en" and (fmt == "retrieval" or p.train.selection == "target-dev"): try_add(lang, f"{t}:dev")
     return {l: sorted(set(v)) for l, v in out.items()}
